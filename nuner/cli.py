@@ -1,0 +1,231 @@
+"""The ``nuner`` command line. Torch-using commands import training lazily, so
+``nuner --help`` and the core commands run in the torch-free serving image."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from nuner import __version__
+from nuner.backbones import resolve_backbone
+from nuner.datasets import read_examples, write_conll, write_jsonl
+from nuner.settings import get_settings
+
+app = typer.Typer(
+    help="NuNER Service: few-shot entity taggers from contrastively pre-trained encoders.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+Backbone = Annotated[
+    Optional[str],
+    typer.Option(help="'default' (packaged all-MiniLM-L6-v2), a local HF directory or a hub id."),
+]
+Head = Annotated[str, typer.Option(help="Classification head: linear | mlp (two-layer).")]
+Features = Annotated[str, typer.Option(help="Token features: last | two_emb (last + middle layer).")]
+FreezeEncoder = Annotated[bool, typer.Option(help="Train the head only, encoder frozen.")]
+LearningRate = Annotated[float, typer.Option("--lr", help="Learning rate.")]
+Epochs = Annotated[int, typer.Option(help="Maximum epochs.")]
+BatchSize = Annotated[int, typer.Option(help="Windows per batch.")]
+MaxLength = Annotated[int, typer.Option(help="Tokens per window (special tokens included).")]
+Threads = Annotated[Optional[int], typer.Option(help="CPU threads for torch.")]
+
+
+def _finetune_config(**options: object):  # -> FinetuneConfig
+    from training.finetune import FinetuneConfig
+
+    return FinetuneConfig(**{k: v for k, v in options.items() if v is not None})
+
+
+def _prepare_torch(threads: int | None) -> None:
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    threads = threads or get_settings().num_threads
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def _backbone(name: str | None) -> str:
+    settings = get_settings()
+    return resolve_backbone(name or settings.backbone, settings.allow_hub_downloads)
+
+
+@app.command()
+def info() -> None:
+    """Show version, settings and the resolved default backbone."""
+    settings = get_settings()
+    try:
+        backbone = _backbone(None)
+    except ValueError as error:
+        backbone = f"unavailable ({error})"
+    typer.echo(
+        json.dumps(
+            {"version": __version__, "settings": settings.model_dump(mode="json"),
+             "default_backbone": backbone},
+            indent=2,
+        )
+    )
+
+
+@app.command()
+def convert(source: Path, target: Path) -> None:
+    """Convert between the shared JSONL span format (.jsonl) and CoNLL/BIO (any other suffix)."""
+    examples = read_examples(source)
+    writer = write_jsonl if target.suffix == ".jsonl" else write_conll
+    typer.echo(f"wrote {writer(target, examples)} examples to {target}")
+
+
+@app.command()
+def sample(
+    source: Annotated[Path, typer.Argument(help="A .jsonl / CoNLL file to sample from.")],
+    out: Annotated[Path, typer.Option(help="Where to write the sample (.jsonl).")],
+    k: Annotated[int, typer.Option(help="Mentions (or entity words with --words) per type.")] = 8,
+    seed: int = 0,
+    words: Annotated[bool, typer.Option(help="Use the kw word-budget sampler.")] = False,
+) -> None:
+    """Draw a few-shot training set: k~2k mentions per type, or a kw word budget."""
+    from training.sampling import sample_k_2k, sample_kw
+
+    examples = read_examples(source)
+    chosen = sample_kw(examples, k, seed) if words else sample_k_2k(examples, k, seed)
+    write_jsonl(out, chosen)
+    typer.echo(f"sampled {len(chosen)} sentences, {sum(len(e.spans) for e in chosen)} mentions")
+
+
+@app.command()
+def finetune(
+    train: Annotated[Path, typer.Option(help="Training examples (.jsonl or CoNLL).")],
+    out: Annotated[Path, typer.Option(help="Checkpoint directory to write.")],
+    dev: Annotated[Optional[Path], typer.Option(help="Dev examples: early stopping.")] = None,
+    backbone: Backbone = None,
+    head: Head = "linear",
+    features: Features = "last",
+    freeze_encoder: FreezeEncoder = False,
+    lr: LearningRate = 2e-4,
+    epochs: Epochs = 30,
+    batch_size: BatchSize = 8,
+    max_length: MaxLength = 256,
+    seed: int = 0,
+    threads: Threads = None,
+) -> None:
+    """Fine-tune a token tagger and write a checkpoint (safetensors) for export."""
+    _prepare_torch(threads)
+    from training.checkpoint import load_fast_tokenizer, save_checkpoint
+    from training.finetune import finetune as run_finetune
+
+    config = _finetune_config(
+        head=head, features=features, freeze_encoder=freeze_encoder, learning_rate=lr,
+        epochs=epochs, batch_size=batch_size, max_length=max_length, seed=seed,
+    )
+    base = _backbone(backbone)
+    train_examples = read_examples(train)
+    dev_examples = read_examples(dev) if dev else None
+    result = run_finetune(base, train_examples, config, dev=dev_examples)
+    info = {
+        "config": config.model_dump(),
+        "base_model": backbone or get_settings().backbone,
+        "data": {"train": str(train), "train_examples": len(train_examples),
+                 "dev": str(dev) if dev else None},
+        "alignment": result.alignment.to_dict(),
+        "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch,
+        "history": result.history,
+        "dev_metrics": result.dev_report.to_dict() if result.dev_report else None,
+    }
+    save_checkpoint(out, result.model, load_fast_tokenizer(base), info)
+    typer.echo(f"checkpoint written to {out}")
+
+
+@app.command()
+def evaluate(
+    dataset: Annotated[Path, typer.Argument(help="Directory with train/dev/test.jsonl.")],
+    out: Annotated[Path, typer.Option(help="Directory for results JSON, markdown and plot.")],
+    checkpoint: Annotated[
+        Optional[Path], typer.Option(help="Score this checkpoint instead of the protocol.")
+    ] = None,
+    k: Annotated[list[int], typer.Option(help="Few-shot budgets (repeat).")] = [4, 8, 16],  # noqa: B006
+    seeds: Annotated[int, typer.Option(help="Seeds per k (0..N-1).")] = 5,
+    split: Annotated[str, typer.Option(help="Split to score: test | dev.")] = "test",
+    max_eval: Annotated[Optional[int], typer.Option(help="Score only the first N.")] = None,
+    backbone: Backbone = None,
+    head: Head = "linear",
+    features: Features = "last",
+    freeze_encoder: FreezeEncoder = False,
+    lr: LearningRate = 2e-4,
+    epochs: Epochs = 30,
+    batch_size: BatchSize = 8,
+    threads: Threads = None,
+) -> None:
+    """Entity-level P/R/F1: of a checkpoint, or of the few-shot protocol (k~2k x seeds)."""
+    _prepare_torch(threads)
+    out.mkdir(parents=True, exist_ok=True)
+    if checkpoint:
+        _score_checkpoint(dataset, checkpoint, split, max_eval, out)
+        return
+    from training.fewshot import run_fewshot, runs_to_dicts, summarize
+    from training.report import markdown_table, plot_f1_vs_k
+
+    config = _finetune_config(
+        head=head, features=features, freeze_encoder=freeze_encoder, learning_rate=lr,
+        epochs=epochs, batch_size=batch_size,
+    )
+    runs = run_fewshot(
+        dataset, _backbone(backbone), k, list(range(seeds)), config, split, max_eval,
+        on_run=lambda r: typer.echo(f"k={r.k} seed={r.seed} f1={r.f1:.4f}", err=True),
+    )
+    summary = summarize(runs)
+    name = backbone or "default"
+    (out / "fewshot.json").write_text(json.dumps(
+        {"config": config.model_dump(), "backbone": name, "summary": summary,
+         "runs": runs_to_dicts(runs)}, indent=2))
+    table = markdown_table({name: summary})
+    (out / "fewshot.md").write_text(table)
+    plot_f1_vs_k({name: summary}, out / "fewshot.png")
+    typer.echo(table)
+
+
+def _score_checkpoint(dataset: Path, checkpoint: Path, split: str, max_eval, out: Path) -> None:
+    from training.checkpoint import load_checkpoint, text_encoder_for
+    from training.fewshot import evaluation_split
+    from training.predict import evaluate_pipeline, torch_pipeline
+
+    model, tokenizer, _ = load_checkpoint(checkpoint)
+    _, examples = evaluation_split(dataset, split)
+    encoder = text_encoder_for(tokenizer, model.config.max_length, model.config.stride)
+    report = evaluate_pipeline(torch_pipeline(model, encoder), examples[:max_eval])
+    (out / "scores.json").write_text(json.dumps(report.to_dict(), indent=2))
+    typer.echo(json.dumps(report.to_dict()["micro"], indent=2))
+
+
+@app.command()
+def predict(
+    checkpoint: Path,
+    texts: Annotated[Optional[list[str]], typer.Argument(help="Texts; stdin lines if none.")] = None,
+    threshold: float = 0.0,
+    threads: Threads = None,
+) -> None:
+    """Tag texts with a checkpoint; one JSON list of entities per line."""
+    _prepare_torch(threads)
+    from training.checkpoint import load_checkpoint, text_encoder_for
+    from training.predict import torch_pipeline
+
+    model, tokenizer, _ = load_checkpoint(checkpoint)
+    encoder = text_encoder_for(tokenizer, model.config.max_length, model.config.stride)
+    pipeline = torch_pipeline(model, encoder)
+    lines = texts or [line.rstrip("\n") for line in sys.stdin]
+    for entities in pipeline(lines, threshold=threshold):
+        typer.echo(json.dumps([e.to_dict() for e in entities], ensure_ascii=False))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Create .venv and install the project with the given extras; a no-op when
+# pyproject.toml has not changed since the last successful install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EXTRAS="${1:-dev}"
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+STAMP=".venv/.installed-${EXTRAS//,/-}"
+if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    # torch first and alone, so the pinned CPU build is taken (no CUDA wheels).
+    .venv/bin/python -m pip install --quiet "torch==2.13.0"
+    .venv/bin/python -m pip install --quiet -e ".[${EXTRAS}]"
+    touch "$STAMP"
+fi

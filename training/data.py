@@ -1,0 +1,61 @@
+"""Examples -> padded training batches of (window ids, window tag ids)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from nuner.alignment import AlignmentReport, MisalignedPolicy, align_spans
+from nuner.encoding import TextEncoder
+from nuner.labels import IGNORE_INDEX, LabelSet
+from nuner.types import Example
+
+
+@dataclass(frozen=True)
+class TrainingWindow:
+    ids: np.ndarray
+    tag_ids: np.ndarray
+
+
+def build_windows(
+    examples: Sequence[Example],
+    encoder: TextEncoder,
+    label_set: LabelSet,
+    policy: MisalignedPolicy = "expand",
+) -> tuple[list[TrainingWindow], AlignmentReport]:
+    """Long examples become several overlapping windows, each with its own labels."""
+    windows, report = [], AlignmentReport()
+    for example in examples:
+        encoded = encoder.encode(example.text)
+        aligned = align_spans(encoded, example.spans, label_set, policy)
+        report.add(aligned.report)
+        for window in encoder.windows(encoded):
+            tags = np.full(len(window.ids), IGNORE_INDEX, dtype=np.int64)
+            inside = window.token_index >= 0
+            tags[inside] = aligned.tag_ids[window.token_index[inside]]
+            windows.append(TrainingWindow(window.ids, tags))
+    return windows, report
+
+
+def collate(windows: Sequence[TrainingWindow], pad_id: int) -> dict[str, torch.Tensor]:
+    width = max(len(w.ids) for w in windows)
+    input_ids = torch.full((len(windows), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(windows), width), dtype=torch.long)
+    labels = torch.full((len(windows), width), IGNORE_INDEX, dtype=torch.long)
+    for row, window in enumerate(windows):
+        n = len(window.ids)
+        input_ids[row, :n] = torch.from_numpy(window.ids)
+        attention_mask[row, :n] = 1
+        labels[row, :n] = torch.from_numpy(window.tag_ids)
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+def shuffled_batches(
+    windows: Sequence[TrainingWindow], batch_size: int, pad_id: int, generator: torch.Generator
+) -> Iterator[dict[str, torch.Tensor]]:
+    order = torch.randperm(len(windows), generator=generator).tolist()
+    for start in range(0, len(order), batch_size):
+        yield collate([windows[i] for i in order[start : start + batch_size]], pad_id)

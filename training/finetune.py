@@ -1,0 +1,169 @@
+"""Fine-tune a token tagger on labelled examples (the ``nuner finetune`` entry point)."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, Field
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from nuner.alignment import AlignmentReport, MisalignedPolicy
+from nuner.decoding import Aggregation
+from nuner.labels import LabelSet
+from nuner.types import Example
+from training.checkpoint import load_fast_tokenizer, text_encoder_for
+from training.data import build_windows, shuffled_batches
+from training.metrics import EntityReport
+from training.model import FeatureKind, HeadKind, NunerTagger
+from training.predict import evaluate_pipeline, torch_pipeline
+
+logger = logging.getLogger(__name__)
+
+
+class FinetuneConfig(BaseModel):
+    """Hyper-parameters; defaults chosen on dev data (docs/fewshot.md)."""
+
+    head: HeadKind = "linear"
+    features: FeatureKind = "last"
+    freeze_encoder: bool = False
+    learning_rate: float = Field(default=2e-4, gt=0, le=1e-1)
+    head_learning_rate: float | None = Field(default=None, gt=0, le=1.0)
+    epochs: int = Field(default=30, ge=1, le=1000)
+    batch_size: int = Field(default=8, ge=1, le=1024)
+    weight_decay: float = Field(default=0.01, ge=0)
+    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
+    classifier_dropout: float = Field(default=0.1, ge=0, lt=1)
+    max_length: int = Field(default=256, ge=16, le=8192)
+    stride: int = Field(default=32, ge=0)
+    misaligned: MisalignedPolicy = "expand"
+    aggregation: Aggregation = "average"
+    patience: int = Field(default=5, ge=1, description="Epochs without dev gain before stopping.")
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+@dataclass
+class FinetuneResult:
+    model: NunerTagger
+    epochs_run: int
+    best_epoch: int
+    train_seconds: float
+    alignment: AlignmentReport
+    dev_report: EntityReport | None = None
+    history: list[dict] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def pick_device(choice: str) -> torch.device:
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(choice)
+
+
+def finetune(
+    backbone: str,
+    train: Sequence[Example],
+    config: FinetuneConfig,
+    dev: Sequence[Example] | None = None,
+    labels: Sequence[str] | None = None,
+    show_progress: bool = True,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> FinetuneResult:
+    """Train a tagger; with a dev set, keep the best epoch and stop early."""
+    seed_everything(config.seed)
+    label_set = LabelSet.from_types(labels or {l for e in train for l in e.labels})
+    tokenizer = load_fast_tokenizer(backbone)
+    encoder = text_encoder_for(tokenizer, config.max_length, config.stride)
+    model = NunerTagger.from_backbone(
+        backbone,
+        label_set.tags,
+        head=config.head,
+        features=config.features,
+        classifier_dropout=config.classifier_dropout,
+        max_length=config.max_length,
+        stride=config.stride,
+    )
+    model.freeze_encoder(config.freeze_encoder)
+    device = pick_device(config.device)
+    model.to(device)
+
+    windows, alignment = build_windows(train, encoder, label_set, config.misaligned)
+    if not windows:
+        raise ValueError("no training examples")
+    optimizer = _optimizer(model, config)
+    steps_per_epoch = math.ceil(len(windows) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(config.warmup_ratio * total_steps), total_steps
+    )
+    generator = torch.Generator().manual_seed(config.seed)
+
+    best_f1, best_epoch, best_state, history = -1.0, 0, None, []
+    dev_report = None
+    started = time.perf_counter()
+    progress = tqdm(range(1, config.epochs + 1), desc="fine-tune", disable=not show_progress)
+    epoch = 0
+    for epoch in progress:
+        model.train()
+        losses = []
+        for batch in shuffled_batches(windows, config.batch_size, encoder.pad_id, generator):
+            loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+        record = {"epoch": epoch, "loss": float(np.mean(losses))}
+        if dev:
+            model.eval()
+            report = evaluate_pipeline(
+                torch_pipeline(model, encoder, config.aggregation), dev
+            )
+            record["dev_f1"] = report.micro.f1
+            if report.micro.f1 > best_f1:
+                best_f1, best_epoch, dev_report = report.micro.f1, epoch, report
+                best_state = copy.deepcopy(model.state_dict())
+        history.append(record)
+        progress.set_postfix({k: round(v, 4) for k, v in record.items() if k != "epoch"})
+        if on_epoch:
+            on_epoch(record)
+        if dev and epoch - best_epoch >= config.patience:
+            logger.info("early stop at epoch %d (best %d)", epoch, best_epoch)
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return FinetuneResult(
+        model=model,
+        epochs_run=epoch,
+        best_epoch=best_epoch or epoch,
+        train_seconds=time.perf_counter() - started,
+        alignment=alignment,
+        dev_report=dev_report,
+        history=history,
+    )
+
+
+def _optimizer(model: NunerTagger, config: FinetuneConfig) -> torch.optim.Optimizer:
+    head_lr = config.head_learning_rate or config.learning_rate
+    groups = [{"params": list(model.head.parameters()), "lr": head_lr}]
+    encoder_params = [p for p in model.encoder.parameters() if p.requires_grad]
+    if encoder_params:
+        groups.append({"params": encoder_params, "lr": config.learning_rate})
+    return torch.optim.AdamW(groups, weight_decay=config.weight_decay)

@@ -1,0 +1,150 @@
+"""The token tagger: any Hugging Face encoder plus a small classification head.
+
+A ``PreTrainedModel`` subclass with its own config, so a checkpoint is one
+plain HF directory (``config.json`` + ``model.safetensors`` + tokenizer) that
+``from_pretrained`` reloads and the ONNX exporter can trace as a whole.
+
+Heads: ``linear`` (dropout + linear) or ``mlp``, the paper's two-layer
+fully-connected head. Features: ``last`` (last hidden layer) or ``two_emb``,
+NuNER's "two-emb trick": the last layer concatenated with a middle one
+(``hidden_states[-7]`` for a 12-layer model; in general layer
+``num_layers - num_layers // 2``, overridable with ``middle_layer``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers.modeling_outputs import TokenClassifierOutput
+
+from nuner.labels import IGNORE_INDEX
+
+HeadKind = Literal["linear", "mlp"]
+FeatureKind = Literal["last", "two_emb"]
+
+
+class NunerTaggerConfig(PretrainedConfig):
+    model_type = "nuner-tagger"
+
+    def __init__(
+        self,
+        encoder: dict | None = None,
+        tags: list[str] | None = None,
+        head: HeadKind = "linear",
+        features: FeatureKind = "last",
+        middle_layer: int | None = None,
+        head_hidden_size: int | None = None,
+        classifier_dropout: float = 0.1,
+        max_length: int = 256,
+        stride: int = 32,
+        base_model: str = "",
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.encoder = dict(encoder or {})
+        self.tags = list(tags or ["O"])
+        self.head = head
+        self.features = features
+        self.middle_layer = middle_layer
+        self.head_hidden_size = head_hidden_size
+        self.classifier_dropout = classifier_dropout
+        self.max_length = max_length
+        self.stride = stride
+        self.base_model = base_model
+
+    def encoder_config(self) -> PretrainedConfig:
+        settings = dict(self.encoder)
+        return AutoConfig.for_model(settings.pop("model_type"), **settings)
+
+
+def _build_encoder(config: PretrainedConfig) -> PreTrainedModel:
+    try:
+        return AutoModel.from_config(config, add_pooling_layer=False)
+    except TypeError:  # encoders without a pooler (e.g. DistilBERT)
+        return AutoModel.from_config(config)
+
+
+class NunerTagger(PreTrainedModel):
+    config_class = NunerTaggerConfig
+    base_model_prefix = "encoder"
+
+    def __init__(self, config: NunerTaggerConfig, encoder: PreTrainedModel | None = None) -> None:
+        super().__init__(config)
+        self.encoder = encoder if encoder is not None else _build_encoder(config.encoder_config())
+        hidden = self.encoder.config.hidden_size
+        width = hidden * (2 if config.features == "two_emb" else 1)
+        self.head = self._build_head(config, width, len(config.tags))
+        self.head.apply(self._init_head)
+
+    @staticmethod
+    def _build_head(config: NunerTaggerConfig, width: int, num_tags: int) -> nn.Sequential:
+        dropout = nn.Dropout(config.classifier_dropout)
+        if config.head == "linear":
+            return nn.Sequential(dropout, nn.Linear(width, num_tags))
+        inner = config.head_hidden_size or width
+        return nn.Sequential(
+            dropout,
+            nn.Linear(width, inner),
+            nn.GELU(),
+            nn.Dropout(config.classifier_dropout),
+            nn.Linear(inner, num_tags),
+        )
+
+    def _init_head(self, module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            module.weight.data.normal_(mean=0.0, std=0.02)
+            module.bias.data.zero_()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        self._init_head(module)
+
+    @classmethod
+    def from_backbone(
+        cls, backbone: str, tags: list[str], local_files_only: bool = True, **head_options
+    ) -> NunerTagger:
+        """A fresh head on pre-trained encoder weights."""
+        try:
+            encoder = AutoModel.from_pretrained(
+                backbone, add_pooling_layer=False, local_files_only=local_files_only
+            )
+        except TypeError:
+            encoder = AutoModel.from_pretrained(backbone, local_files_only=local_files_only)
+        config = NunerTaggerConfig(
+            encoder=encoder.config.to_dict(), tags=tags, base_model=backbone, **head_options
+        )
+        return cls(config, encoder=encoder)
+
+    @property
+    def middle_layer(self) -> int:
+        layers = self.encoder.config.num_hidden_layers
+        return self.config.middle_layer or layers - layers // 2
+
+    def freeze_encoder(self, frozen: bool = True) -> None:
+        self.encoder.requires_grad_(not frozen)
+
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        two_emb = self.config.features == "two_emb"
+        output = self.encoder(
+            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=two_emb
+        )
+        if not two_emb:
+            return output.last_hidden_state
+        middle = output.hidden_states[self.middle_layer]
+        return torch.cat([output.last_hidden_state, middle], dim=-1)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        labels: torch.Tensor | None = None,
+    ) -> TokenClassifierOutput:
+        logits = self.head(self.features(input_ids, attention_mask))
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(
+                logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=IGNORE_INDEX
+            )
+        return TokenClassifierOutput(loss=loss, logits=logits)

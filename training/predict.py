@@ -1,0 +1,51 @@
+"""Run a torch tagger through the core (torch-free) inference pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from nuner.decoding import Aggregation
+from nuner.encoding import TextEncoder
+from nuner.inference import LogitsFn, TaggerPipeline
+from nuner.types import Example, Span
+from training.metrics import EntityReport, entity_scores
+from training.model import NunerTagger
+from training.checkpoint import label_set_of
+
+
+def torch_logits_fn(model: NunerTagger) -> LogitsFn:
+    device = next(model.parameters()).device
+
+    def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            logits = model(
+                input_ids=torch.from_numpy(input_ids).to(device),
+                attention_mask=torch.from_numpy(attention_mask).to(device),
+            ).logits
+        return logits.float().cpu().numpy()
+
+    return run
+
+
+def torch_pipeline(
+    model: NunerTagger,
+    encoder: TextEncoder,
+    aggregation: Aggregation = "average",
+    max_batch_tokens: int = 8192,
+) -> TaggerPipeline:
+    return TaggerPipeline(
+        encoder, label_set_of(model), torch_logits_fn(model), max_batch_tokens, aggregation
+    )
+
+
+def predict_spans(pipeline: TaggerPipeline, texts: Sequence[str]) -> list[list[Span]]:
+    return [[entity.span for entity in entities] for entities in pipeline(texts)]
+
+
+def evaluate_pipeline(pipeline: TaggerPipeline, examples: Sequence[Example]) -> EntityReport:
+    """Strict entity-level scores of a pipeline on labelled examples."""
+    predicted = predict_spans(pipeline, [e.text for e in examples])
+    return entity_scores([e.spans for e in examples], predicted)
