@@ -63,8 +63,13 @@ def _runs(records: list[dict]) -> list[FewshotRun]:
 
 
 def _execute(
-    log: Path, name: str, overrides: dict, datasets: tuple[str, ...], ks: list[int],
-    seeds: list[int], split: str,
+    log: Path,
+    name: str,
+    overrides: dict,
+    datasets: tuple[str, ...],
+    ks: list[int],
+    seeds: list[int],
+    split: str,
 ) -> None:
     done = {(r["config"], r["dataset"], r["k"], r["seed"]) for r in _load_log(log)}
     config = FinetuneConfig(**overrides)
@@ -75,11 +80,18 @@ def _execute(
             if not todo:
                 continue
             run_fewshot(
-                DATASETS / dataset, backbone, [k], todo, config, split=split,
+                DATASETS / dataset,
+                backbone,
+                [k],
+                todo,
+                config,
+                split=split,
                 on_run=lambda run: (
                     _append(log, {"config": name, **runs_to_dicts([run])[0]}),
-                    typer.echo(f"{name} {run.dataset} k={run.k} seed={run.seed} "
-                               f"f1={run.f1:.4f} ({run.train_seconds:.0f}s train)"),
+                    typer.echo(
+                        f"{name} {run.dataset} k={run.k} seed={run.seed} "
+                        f"f1={run.f1:.4f} ({run.train_seconds:.0f}s train)"
+                    ),
                 ),
             )
 
@@ -122,8 +134,11 @@ def run(
         "selection": selection,
         "summary": summary,
         "runs": records,
-        "machine": {"cpu_threads": torch.get_num_threads(), "python": platform.python_version(),
-                    "torch": torch.__version__},
+        "machine": {
+            "cpu_threads": torch.get_num_threads(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+        },
         "wall_seconds_this_invocation": time.perf_counter() - started,
     }
     (DOCS / "fewshot.json").write_text(json.dumps(result, indent=2))

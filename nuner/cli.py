@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -22,17 +22,19 @@ app = typer.Typer(
 )
 
 Backbone = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(help="'default' (packaged all-MiniLM-L6-v2), a local HF directory or a hub id."),
 ]
 Head = Annotated[str, typer.Option(help="Classification head: linear | mlp (two-layer).")]
-Features = Annotated[str, typer.Option(help="Token features: last | two_emb (last + middle layer).")]
+Features = Annotated[
+    str, typer.Option(help="Token features: last | two_emb (last + middle layer).")
+]
 FreezeEncoder = Annotated[bool, typer.Option(help="Train the head only, encoder frozen.")]
 LearningRate = Annotated[float, typer.Option("--lr", help="Learning rate.")]
 Epochs = Annotated[int, typer.Option(help="Maximum epochs.")]
 BatchSize = Annotated[int, typer.Option(help="Windows per batch.")]
 MaxLength = Annotated[int, typer.Option(help="Tokens per window (special tokens included).")]
-Threads = Annotated[Optional[int], typer.Option(help="CPU threads for torch.")]
+Threads = Annotated[int | None, typer.Option(help="CPU threads for torch.")]
 
 
 def _finetune_config(**options: object):  # -> FinetuneConfig
@@ -66,8 +68,11 @@ def info() -> None:
         backbone = f"unavailable ({error})"
     typer.echo(
         json.dumps(
-            {"version": __version__, "settings": settings.model_dump(mode="json"),
-             "default_backbone": backbone},
+            {
+                "version": __version__,
+                "settings": settings.model_dump(mode="json"),
+                "default_backbone": backbone,
+            },
             indent=2,
         )
     )
@@ -102,7 +107,7 @@ def sample(
 def finetune(
     train: Annotated[Path, typer.Option(help="Training examples (.jsonl or CoNLL).")],
     out: Annotated[Path, typer.Option(help="Checkpoint directory to write.")],
-    dev: Annotated[Optional[Path], typer.Option(help="Dev examples: early stopping.")] = None,
+    dev: Annotated[Path | None, typer.Option(help="Dev examples: early stopping.")] = None,
     backbone: Backbone = None,
     head: Head = "linear",
     features: Features = "last",
@@ -120,8 +125,14 @@ def finetune(
     from training.finetune import finetune as run_finetune
 
     config = _finetune_config(
-        head=head, features=features, freeze_encoder=freeze_encoder, learning_rate=lr,
-        epochs=epochs, batch_size=batch_size, max_length=max_length, seed=seed,
+        head=head,
+        features=features,
+        freeze_encoder=freeze_encoder,
+        learning_rate=lr,
+        epochs=epochs,
+        batch_size=batch_size,
+        max_length=max_length,
+        seed=seed,
     )
     base = _backbone(backbone)
     train_examples = read_examples(train)
@@ -130,8 +141,11 @@ def finetune(
     info = {
         "config": config.model_dump(),
         "base_model": backbone or get_settings().backbone,
-        "data": {"train": str(train), "train_examples": len(train_examples),
-                 "dev": str(dev) if dev else None},
+        "data": {
+            "train": str(train),
+            "train_examples": len(train_examples),
+            "dev": str(dev) if dev else None,
+        },
         "alignment": result.alignment.to_dict(),
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
@@ -147,12 +161,12 @@ def evaluate(
     dataset: Annotated[Path, typer.Argument(help="Directory with train/dev/test.jsonl.")],
     out: Annotated[Path, typer.Option(help="Directory for results JSON, markdown and plot.")],
     checkpoint: Annotated[
-        Optional[Path], typer.Option(help="Score this checkpoint instead of the protocol.")
+        Path | None, typer.Option(help="Score this checkpoint instead of the protocol.")
     ] = None,
     k: Annotated[list[int], typer.Option(help="Few-shot budgets (repeat).")] = [4, 8, 16],  # noqa: B006
     seeds: Annotated[int, typer.Option(help="Seeds per k (0..N-1).")] = 5,
     split: Annotated[str, typer.Option(help="Split to score: test | dev.")] = "test",
-    max_eval: Annotated[Optional[int], typer.Option(help="Score only the first N.")] = None,
+    max_eval: Annotated[int | None, typer.Option(help="Score only the first N.")] = None,
     backbone: Backbone = None,
     head: Head = "linear",
     features: Features = "last",
@@ -172,18 +186,36 @@ def evaluate(
     from training.report import markdown_table, plot_f1_vs_k
 
     config = _finetune_config(
-        head=head, features=features, freeze_encoder=freeze_encoder, learning_rate=lr,
-        epochs=epochs, batch_size=batch_size,
+        head=head,
+        features=features,
+        freeze_encoder=freeze_encoder,
+        learning_rate=lr,
+        epochs=epochs,
+        batch_size=batch_size,
     )
     runs = run_fewshot(
-        dataset, _backbone(backbone), k, list(range(seeds)), config, split, max_eval,
+        dataset,
+        _backbone(backbone),
+        k,
+        list(range(seeds)),
+        config,
+        split,
+        max_eval,
         on_run=lambda r: typer.echo(f"k={r.k} seed={r.seed} f1={r.f1:.4f}", err=True),
     )
     summary = summarize(runs)
     name = backbone or "default"
-    (out / "fewshot.json").write_text(json.dumps(
-        {"config": config.model_dump(), "backbone": name, "summary": summary,
-         "runs": runs_to_dicts(runs)}, indent=2))
+    (out / "fewshot.json").write_text(
+        json.dumps(
+            {
+                "config": config.model_dump(),
+                "backbone": name,
+                "summary": summary,
+                "runs": runs_to_dicts(runs),
+            },
+            indent=2,
+        )
+    )
     table = markdown_table({name: summary})
     (out / "fewshot.md").write_text(table)
     plot_f1_vs_k({name: summary}, out / "fewshot.png")
@@ -197,7 +229,7 @@ def _score_checkpoint(dataset: Path, checkpoint: Path, split: str, max_eval, out
 
     model, tokenizer, _ = load_checkpoint(checkpoint)
     _, examples = evaluation_split(dataset, split)
-    encoder = text_encoder_for(tokenizer, model.config.max_length, model.config.stride)
+    encoder = text_encoder_for(tokenizer, model.config.window_length, model.config.window_stride)
     report = evaluate_pipeline(torch_pipeline(model, encoder), examples[:max_eval])
     (out / "scores.json").write_text(json.dumps(report.to_dict(), indent=2))
     typer.echo(json.dumps(report.to_dict()["micro"], indent=2))
@@ -206,7 +238,7 @@ def _score_checkpoint(dataset: Path, checkpoint: Path, split: str, max_eval, out
 @app.command()
 def predict(
     checkpoint: Path,
-    texts: Annotated[Optional[list[str]], typer.Argument(help="Texts; stdin lines if none.")] = None,
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts; stdin lines if none.")] = None,
     threshold: float = 0.0,
     threads: Threads = None,
 ) -> None:
@@ -216,7 +248,7 @@ def predict(
     from training.predict import torch_pipeline
 
     model, tokenizer, _ = load_checkpoint(checkpoint)
-    encoder = text_encoder_for(tokenizer, model.config.max_length, model.config.stride)
+    encoder = text_encoder_for(tokenizer, model.config.window_length, model.config.window_stride)
     pipeline = torch_pipeline(model, encoder)
     lines = texts or [line.rstrip("\n") for line in sys.stdin]
     for entities in pipeline(lines, threshold=threshold):

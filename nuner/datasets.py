@@ -112,9 +112,7 @@ def tags_to_spans(tags: list[str], token_offsets: list[tuple[int, int]]) -> list
     return spans
 
 
-def spans_to_tags(
-    spans: Iterable[Span], token_offsets: list[tuple[int, int]]
-) -> list[str]:
+def spans_to_tags(spans: Iterable[Span], token_offsets: list[tuple[int, int]]) -> list[str]:
     """IOB2 tags for tokens; raises SpanError for a span off token boundaries."""
     tags = ["O"] * len(token_offsets)
     starts = {start: i for i, (start, _) in enumerate(token_offsets)}

@@ -8,9 +8,10 @@ Aggregation (after Hugging Face's token-classification pipeline):
 ``max`` first reduce the sub-words of each tokenizer word to one
 distribution, so an entity never starts or ends inside a word.
 
-The score of an entity is the mean, over its units, of the probability mass
-on its type (``B-X`` + ``I-X``): it stays high when the model is sure of the
-type but hesitates between B and I.
+A unit's type is the argmax of the probability mass per type (``B-X`` +
+``I-X``, against ``O``); the score of an entity is the mean of that mass over
+its units: it stays high when the model is sure of the type but hesitates
+between B and I.
 """
 
 from __future__ import annotations
@@ -66,12 +67,33 @@ def _units(encoded: EncodedText, aggregation: Aggregation) -> list[np.ndarray]:
     return np.split(content, boundaries)
 
 
-def _unit_probs(probs: np.ndarray, unit: np.ndarray, aggregation: Aggregation) -> np.ndarray:
+def _reduce(probs: np.ndarray, unit: np.ndarray, aggregation: Aggregation) -> np.ndarray:
     if aggregation == "average":
         return probs[unit].mean(axis=0)
     if aggregation == "max":
         return probs[unit[np.argmax(probs[unit].max(axis=1))]]
     return probs[unit[0]]
+
+
+def _unit_tag(
+    probs: np.ndarray, unit: np.ndarray, label_set: LabelSet, aggregation: Aggregation
+) -> tuple[str | None, bool, float]:
+    """(type or None for O, whether the unit begins an entity, probability mass of the type).
+
+    The type is chosen on B+I mass, so B/I hesitation cannot hide an entity;
+    B versus I is read from the unit's first sub-word, so two adjacent entities
+    of one type stay apart even when a word's later sub-words say ``I``.
+    """
+    distribution = _reduce(probs, unit, aggregation)
+    begin, inside = distribution[1::2], distribution[2::2]
+    masses = np.concatenate([distribution[:1], begin + inside])
+    best = int(np.argmax(masses))
+    if best == 0:
+        return None, False, float(masses[0])
+    label = label_set.entity_types[best - 1]
+    first = probs[unit[0]]
+    begins = first[label_set.begin_id(label)] >= first[label_set.inside_id(label)]
+    return label, bool(begins), float(masses[best])
 
 
 def decode_entities(
@@ -83,35 +105,22 @@ def decode_entities(
 ) -> list[Entity]:
     """Lenient BIO decoding: ``I-X`` after anything but ``X`` opens a new entity."""
     entities: list[Entity] = []
-    current: dict | None = None
+    label, start, end, scores = None, 0, 0, []
 
     def close() -> None:
-        nonlocal current
-        if current is not None:
-            score = float(np.mean(current["scores"]))
-            if score >= threshold:
-                start, end = current["start"], current["end"]
-                entities.append(
-                    Entity(start, end, encoded.text[start:end], current["label"], score)
-                )
-        current = None
+        score = float(np.mean(scores)) if scores else 0.0
+        if label is not None and score >= threshold:
+            entities.append(Entity(start, end, encoded.text[start:end], label, score))
 
     for unit in _units(encoded, aggregation):
-        distribution = _unit_probs(probs, unit, aggregation)
-        tag = int(np.argmax(distribution))
-        label = label_set.type_of(tag)
-        if label is None:
-            close()
+        unit_label, begins, mass = _unit_tag(probs, unit, label_set, aggregation)
+        if unit_label is not None and not begins and unit_label == label:
+            end = int(encoded.offsets[unit[-1], 1])
+            scores.append(mass)
             continue
-        type_mass = float(
-            distribution[label_set.begin_id(label)] + distribution[label_set.inside_id(label)]
-        )
+        close()
+        label, scores = unit_label, [mass]
         start, end = int(encoded.offsets[unit[0], 0]), int(encoded.offsets[unit[-1], 1])
-        if LabelSet.is_begin(tag) or current is None or current["label"] != label:
-            close()
-            current = {"label": label, "start": start, "end": end, "scores": []}
-        current["end"] = end
-        current["scores"].append(type_mass)
     close()
     return entities
 

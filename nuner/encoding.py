@@ -96,9 +96,7 @@ class TextEncoder:
             text=text,
             ids=np.array(encoding.ids, dtype=np.int64),
             offsets=offsets,
-            word_ids=np.array(
-                [-1 if w is None else w for w in encoding.word_ids], dtype=np.int64
-            ),
+            word_ids=np.array([-1 if w is None else w for w in encoding.word_ids], dtype=np.int64),
             has_content=offsets[:, 1] > offsets[:, 0],
         )
 

@@ -63,9 +63,15 @@ class TaggerPipeline:
         for index, window in enumerate(windows):
             per_text[window.text_index].append(index)
         return [
-            (text, merge_windows(len(text), [windows[i] for i in mine], [window_probs[i] for i in mine]))
-            for text, mine in zip(encoded, per_text, strict=True)
+            (text, self._merge(len(text), windows, window_probs, ids))
+            for text, ids in zip(encoded, per_text, strict=True)
         ]
+
+    @staticmethod
+    def _merge(
+        num_tokens: int, windows: Sequence[Window], probs: list, ids: list[int]
+    ) -> np.ndarray:
+        return merge_windows(num_tokens, [windows[i] for i in ids], [probs[i] for i in ids])
 
     def __call__(self, texts: Sequence[str], threshold: float = 0.0) -> list[list[Entity]]:
         return [

@@ -29,13 +29,17 @@ class CheckpointError(ValueError):
 
 
 def load_fast_tokenizer(path: str, local_files_only: bool = True) -> PreTrainedTokenizerFast:
-    tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True, local_files_only=local_files_only)
+    tokenizer = AutoTokenizer.from_pretrained(
+        path, use_fast=True, local_files_only=local_files_only
+    )
     if not tokenizer.is_fast:
         raise CheckpointError(f"{path} has no fast tokenizer; offsets need one")
     return tokenizer
 
 
-def text_encoder_for(tokenizer: PreTrainedTokenizerFast, max_length: int, stride: int) -> TextEncoder:
+def text_encoder_for(
+    tokenizer: PreTrainedTokenizerFast, max_length: int, stride: int
+) -> TextEncoder:
     return TextEncoder(tokenizer.backend_tokenizer, max_length=max_length, stride=stride)
 
 

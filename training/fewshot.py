@@ -60,7 +60,9 @@ def run_fewshot(
         for seed in seeds:
             sample = sample_k_2k(train, k, seed=seed, types=labels)
             run_config = config.model_copy(update={"seed": seed})
-            result = finetune(backbone, sample, run_config, labels=labels, show_progress=show_progress)
+            result = finetune(
+                backbone, sample, run_config, labels=labels, show_progress=show_progress
+            )
             pipeline = torch_pipeline(result.model, encoder, config.aggregation)
             report = evaluate_pipeline(pipeline, evaluation)
             run = FewshotRun(

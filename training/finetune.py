@@ -86,7 +86,7 @@ def finetune(
 ) -> FinetuneResult:
     """Train a tagger; with a dev set, keep the best epoch and stop early."""
     seed_everything(config.seed)
-    label_set = LabelSet.from_types(labels or {l for e in train for l in e.labels})
+    label_set = LabelSet.from_types(labels or {label for e in train for label in e.labels})
     tokenizer = load_fast_tokenizer(backbone)
     encoder = text_encoder_for(tokenizer, config.max_length, config.stride)
     model = NunerTagger.from_backbone(
@@ -95,8 +95,8 @@ def finetune(
         head=config.head,
         features=config.features,
         classifier_dropout=config.classifier_dropout,
-        max_length=config.max_length,
-        stride=config.stride,
+        window_length=config.max_length,
+        window_stride=config.stride,
     )
     model.freeze_encoder(config.freeze_encoder)
     device = pick_device(config.device)
@@ -132,9 +132,7 @@ def finetune(
         record = {"epoch": epoch, "loss": float(np.mean(losses))}
         if dev:
             model.eval()
-            report = evaluate_pipeline(
-                torch_pipeline(model, encoder, config.aggregation), dev
-            )
+            report = evaluate_pipeline(torch_pipeline(model, encoder, config.aggregation), dev)
             record["dev_f1"] = report.micro.f1
             if report.micro.f1 > best_f1:
                 best_f1, best_epoch, dev_report = report.micro.f1, epoch, report

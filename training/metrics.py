@@ -66,7 +66,5 @@ def entity_scores(
         label: Scores.from_counts(correct[label], guessed[label], support[label])
         for label in support | guessed
     }
-    micro = Scores.from_counts(
-        sum(correct.values()), sum(guessed.values()), sum(support.values())
-    )
+    micro = Scores.from_counts(sum(correct.values()), sum(guessed.values()), sum(support.values()))
     return EntityReport(micro, per_type)

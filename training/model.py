@@ -38,8 +38,8 @@ class NunerTaggerConfig(PretrainedConfig):
         middle_layer: int | None = None,
         head_hidden_size: int | None = None,
         classifier_dropout: float = 0.1,
-        max_length: int = 256,
-        stride: int = 32,
+        window_length: int = 256,
+        window_stride: int = 32,
         base_model: str = "",
         **kwargs,
     ) -> None:
@@ -51,8 +51,9 @@ class NunerTaggerConfig(PretrainedConfig):
         self.middle_layer = middle_layer
         self.head_hidden_size = head_hidden_size
         self.classifier_dropout = classifier_dropout
-        self.max_length = max_length
-        self.stride = stride
+        # Not ``max_length``: PretrainedConfig reserves that name for generation.
+        self.window_length = window_length
+        self.window_stride = window_stride
         self.base_model = base_model
 
     def encoder_config(self) -> PretrainedConfig:

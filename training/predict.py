@@ -11,9 +11,9 @@ from nuner.decoding import Aggregation
 from nuner.encoding import TextEncoder
 from nuner.inference import LogitsFn, TaggerPipeline
 from nuner.types import Example, Span
+from training.checkpoint import label_set_of
 from training.metrics import EntityReport, entity_scores
 from training.model import NunerTagger
-from training.checkpoint import label_set_of
 
 
 def torch_logits_fn(model: NunerTagger) -> LogitsFn:

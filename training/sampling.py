@@ -67,7 +67,7 @@ def _greedy_sample(
 ) -> list[Example]:
     if floor < 1:
         raise SamplingError(f"the budget must be at least 1 {unit}, got {floor}")
-    targets = set(types) if types is not None else {l for e in examples for l in e.labels}
+    targets = set(types) if types is not None else {label for e in examples for label in e.labels}
     eligible = [(e, count(e)) for e in examples if e.spans and e.labels <= targets]
     _check_reachable(eligible, targets, floor, unit)
 

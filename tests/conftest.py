@@ -1,0 +1,122 @@
+"""Shared fixtures: the real datasets, the packaged MiniLM tokenizer, and tiny
+random BERT / RoBERTa models built locally (nothing is downloaded)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = Path(os.environ.get("NUNER_DATASETS_DIR", ROOT.parent / "shared" / "datasets"))
+FIXTURES = Path(__file__).parent / "fixtures"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def dataset_path(name: str, split: str = "train") -> Path:
+    path = DATASETS / name / f"{split}.jsonl"
+    if not path.is_file():
+        pytest.skip(f"shared dataset {path} not available")
+    return path
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    from nuner.backbones import default_backbone_dir
+
+    return default_backbone_dir()
+
+
+@pytest.fixture(scope="session")
+def wordpiece_tokenizer(minilm_dir: Path) -> Tokenizer:
+    """The uncased WordPiece tokenizer of the default backbone."""
+    return Tokenizer.from_file(str(minilm_dir / "tokenizer.json"))
+
+
+def train_byte_level_bpe(add_prefix_space: bool, trim_offsets: bool) -> Tokenizer:
+    """A RoBERTa-style byte-level BPE tokenizer trained here on fixture text."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=add_prefix_space)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=800,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    corpus = (FIXTURES / "bpe_corpus.txt").read_text(encoding="utf-8").splitlines()
+    tokenizer.train_from_iterator(corpus, trainer)
+    tokenizer.post_processor = processors.RobertaProcessing(
+        ("</s>", tokenizer.token_to_id("</s>")),
+        ("<s>", tokenizer.token_to_id("<s>")),
+        add_prefix_space=add_prefix_space,
+        trim_offsets=trim_offsets,
+    )
+    return tokenizer
+
+
+@pytest.fixture(scope="session")
+def bpe_tokenizers() -> dict[str, Tokenizer]:
+    return {
+        f"prefix={prefix},trim={trim}": train_byte_level_bpe(prefix, trim)
+        for prefix in (True, False)
+        for trim in (True, False)
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
+    """A 2-layer, 32-wide random BERT with the real uncased WordPiece tokenizer."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    torch.manual_seed(0)
+    directory = tmp_path_factory.mktemp("tiny-bert")
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=256,
+    )
+    BertModel(config).save_pretrained(directory)
+    BertTokenizerFast.from_pretrained(minilm_dir).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_roberta_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer random RoBERTa with a locally trained byte-level BPE tokenizer."""
+    import torch
+    from transformers import PreTrainedTokenizerFast, RobertaConfig, RobertaModel
+
+    torch.manual_seed(0)
+    directory = tmp_path_factory.mktemp("tiny-roberta")
+    backend = train_byte_level_bpe(add_prefix_space=True, trim_offsets=True)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        sep_token="</s>",
+        cls_token="<s>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+    )
+    tokenizer.save_pretrained(directory)
+    config = RobertaConfig(
+        vocab_size=backend.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=260,
+        pad_token_id=backend.token_to_id("<pad>"),
+        bos_token_id=0,
+        eos_token_id=2,
+    )
+    RobertaModel(config).save_pretrained(directory)
+    return directory

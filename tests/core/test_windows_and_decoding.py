@@ -1,0 +1,137 @@
+"""Long texts: overlapping windows, global offsets, merging; decoding details."""
+
+import numpy as np
+import pytest
+
+from nuner.alignment import align_spans
+from nuner.datasets import read_jsonl
+from nuner.decoding import decode_entities, merge_windows, tags_to_probs
+from nuner.encoding import TextEncoder
+from nuner.inference import TaggerPipeline, batches_by_token_budget
+from nuner.labels import LabelSet
+from nuner.types import Span
+from tests.conftest import dataset_path
+
+LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
+
+
+def long_document(count: int = 60):
+    """Concatenate real CoNLL sentences into one long text with global gold spans."""
+    text, spans = "", []
+    for example in read_jsonl(dataset_path("conll2003", "dev"))[:count]:
+        spans += [Span(s.start + len(text), s.end + len(text), s.label) for s in example.spans]
+        text += example.text + "\n\n"
+    return text, spans
+
+
+@pytest.mark.parametrize("max_length, stride", [(16, 0), (16, 5), (32, 12), (512, 32)])
+def test_windows_cover_every_token_within_max_length(wordpiece_tokenizer, max_length, stride):
+    encoder = TextEncoder(wordpiece_tokenizer, max_length=max_length, stride=stride)
+    encoded = encoder.encode(long_document(20)[0])
+    windows = encoder.windows(encoded)
+    assert all(len(w.ids) <= max_length for w in windows)
+    covered = np.concatenate([w.token_index[w.token_index >= 0] for w in windows])
+    assert set(covered.tolist()) == set(range(len(encoded)))
+    for before, after in zip(windows, windows[1:]):
+        overlap = set(before.token_index.tolist()) & set(after.token_index.tolist()) - {-1}
+        assert len(overlap) >= stride
+
+
+@pytest.mark.parametrize("max_length, stride", [(16, 4), (24, 0), (64, 16)])
+def test_gold_spans_survive_windowing_with_global_offsets(
+    wordpiece_tokenizer, bpe_tokenizers, max_length, stride
+):
+    text, spans = long_document()
+    for tokenizer in [wordpiece_tokenizer, bpe_tokenizers["prefix=True,trim=True"]]:
+        encoder = TextEncoder(tokenizer, max_length=max_length, stride=stride)
+        encoded = encoder.encode(text)
+        gold = tags_to_probs(align_spans(encoded, spans, LABELS).tag_ids, len(LABELS))
+        windows = encoder.windows(encoded)
+        assert len(windows) > 5
+        window_probs = [
+            np.where((w.token_index >= 0)[:, None], gold[np.maximum(w.token_index, 0)], 0)
+            for w in windows
+        ]
+        merged = merge_windows(len(encoded), windows, window_probs)
+        entities = decode_entities(encoded, merged, LABELS)
+        assert [e.span for e in entities] == spans
+        assert all(e.text == text[e.start : e.end] for e in entities)
+
+
+def test_pipeline_batches_windows_within_token_budget_and_keeps_order(wordpiece_tokenizer):
+    encoder = TextEncoder(wordpiece_tokenizer, max_length=32, stride=8)
+    text, spans = long_document(30)
+    texts = [text, "short one", "", text[:500]]
+    seen_batches = []
+
+    person_id = wordpiece_tokenizer.token_to_id("one")
+
+    def logits(input_ids, attention_mask):
+        """Says O everywhere except B-PER on the token 'one'."""
+        seen_batches.append(input_ids.shape)
+        out = np.zeros((*input_ids.shape, len(LABELS)), dtype=np.float32)
+        out[..., 0] = 5.0
+        out[input_ids == person_id, LABELS.begin_id("PER")] = 10.0
+        return out
+
+    pipeline = TaggerPipeline(encoder, LABELS, logits, max_batch_tokens=256)
+    results = pipeline(texts)
+    expected_ones = [text.lower().count(" one ") for text in texts]
+    assert [len(r) for r in results][1:3] == [1, 0]
+    assert all(e.text.lower() == "one" and e.label == "PER" for r in results for e in r)
+    assert len(results[0]) >= expected_ones[0]
+    assert all(rows * width <= 256 for rows, width in seen_batches)
+
+
+def test_batches_by_token_budget_sorts_by_length(wordpiece_tokenizer):
+    encoder = TextEncoder(wordpiece_tokenizer, max_length=64, stride=8)
+    windows = [
+        w
+        for i, t in enumerate(["a " * n for n in (50, 3, 20, 3, 40)])
+        for w in encoder.windows(encoder.encode(t), i)
+    ]
+    batches = list(batches_by_token_budget(windows, 130))
+    assert sorted(i for b in batches for i in b) == list(range(len(windows)))
+    lengths = [len(windows[i].ids) for b in batches for i in b]
+    assert lengths == sorted(lengths)
+
+
+def _probs(rows):
+    return np.array(rows, dtype=np.float32)
+
+
+def test_decoding_scores_threshold_and_lenient_inside(wordpiece_tokenizer):
+    labels = LabelSet.from_types(["PER"])  # tags: O, B-PER, I-PER
+    encoded = TextEncoder(wordpiece_tokenizer).encode("Ann met Bob Lee")
+    probs = _probs(
+        [
+            [0.1, 0.6, 0.3],  # ann: B-PER
+            [0.9, 0.05, 0.05],  # met: O
+            [0.2, 0.1, 0.7],  # bob: I-PER without B: opens an entity
+            [0.5, 0.0, 0.5],  # lee: O vs PER mass 0.5 / 0.5: tie goes to O (first max)
+        ]
+    )
+    entities = decode_entities(encoded, probs, labels, "token")
+    assert [(e.text, round(e.score, 3)) for e in entities] == [("Ann", 0.9), ("Bob", 0.8)]
+    assert [e.text for e in decode_entities(encoded, probs, labels, "token", 0.85)] == ["Ann"]
+
+
+def test_adjacent_entities_of_one_type_stay_apart(wordpiece_tokenizer):
+    labels = LabelSet.from_types(["PER"])
+    encoded = TextEncoder(wordpiece_tokenizer).encode("Ann Bob")
+    probs = _probs([[0, 1, 0], [0, 1, 0]])
+    assert [e.text for e in decode_entities(encoded, probs, labels)] == ["Ann", "Bob"]
+
+
+def test_word_aggregation_never_splits_a_word(wordpiece_tokenizer):
+    labels = LabelSet.from_types(["LOC"])
+    encoded = TextEncoder(wordpiece_tokenizer).encode("Washingtonian")
+    assert len(encoded) > 1
+    probs = np.tile(np.array([[0.0, 0.0, 1.0]], np.float32), (len(encoded), 1))
+    probs[0] = [0.9, 0.1, 0.0]  # first piece says O, the rest say LOC
+    token_level = decode_entities(encoded, probs, labels, "token")
+    assert token_level and token_level[0].start > 0
+    for aggregation in ("average", "max"):
+        whole = decode_entities(encoded, probs, labels, aggregation)
+        assert [(e.start, e.end) for e in whole] == [(0, 13)]
+    assert decode_entities(encoded, probs, labels, "first") == []

@@ -1,0 +1,94 @@
+"""End-to-end: fine-tune on a few real sentences, save, reload, evaluate."""
+
+import json
+
+import pytest
+import torch
+
+from nuner.datasets import read_jsonl
+from tests.conftest import DATASETS, dataset_path
+from training.checkpoint import (
+    load_checkpoint,
+    load_fast_tokenizer,
+    save_checkpoint,
+    text_encoder_for,
+)
+from training.fewshot import run_fewshot, summarize
+from training.finetune import FinetuneConfig, finetune
+from training.predict import evaluate_pipeline, torch_pipeline
+from training.sampling import sample_k_2k
+
+FAST = FinetuneConfig(epochs=25, learning_rate=3e-3, batch_size=4, max_length=64)
+
+
+@pytest.fixture(scope="module")
+def conll_sample():
+    return sample_k_2k(read_jsonl(dataset_path("conll2003", "train")), 3, seed=0)
+
+
+@pytest.mark.parametrize("backbone_fixture", ["tiny_bert_dir", "tiny_roberta_dir"])
+def test_tiny_tagger_learns_its_training_sentences(
+    request, backbone_fixture, conll_sample, tmp_path
+):
+    backbone = str(request.getfixturevalue(backbone_fixture))
+    result = finetune(backbone, conll_sample, FAST, show_progress=False)
+    assert result.history[-1]["loss"] < result.history[0]["loss"] / 3
+    save_checkpoint(tmp_path / "ckpt", result.model, load_fast_tokenizer(backbone), {})
+    model, tokenizer, _ = load_checkpoint(tmp_path / "ckpt")
+    encoder = text_encoder_for(tokenizer, model.config.window_length, model.config.window_stride)
+    report = evaluate_pipeline(torch_pipeline(model, encoder), conll_sample)
+    assert report.micro.f1 > 0.6, report.micro
+
+
+def test_same_seed_same_weights(tiny_bert_dir, conll_sample):
+    config = FAST.model_copy(update={"epochs": 2})
+    first = finetune(str(tiny_bert_dir), conll_sample, config, show_progress=False).model
+    second = finetune(str(tiny_bert_dir), conll_sample, config, show_progress=False).model
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_early_stopping_restores_the_best_dev_epoch(tiny_bert_dir, conll_sample):
+    dev = read_jsonl(dataset_path("conll2003", "dev"))[:40]
+    config = FAST.model_copy(update={"epochs": 12, "patience": 2})
+    result = finetune(str(tiny_bert_dir), conll_sample, config, dev=dev, show_progress=False)
+    scores = [h["dev_f1"] for h in result.history]
+    assert result.best_epoch == 1 + scores.index(max(scores))
+    assert result.epochs_run <= config.epochs
+    assert result.epochs_run - result.best_epoch <= config.patience
+    assert result.dev_report.micro.f1 == pytest.approx(max(scores))
+
+
+def test_frozen_encoder_trains_only_the_head(tiny_bert_dir, conll_sample):
+    from training.model import NunerTagger
+
+    before = NunerTagger.from_backbone(str(tiny_bert_dir), ["O", "B-X", "I-X"]).encoder.state_dict()
+    config = FAST.model_copy(update={"epochs": 2, "freeze_encoder": True, "head": "mlp"})
+    after = finetune(str(tiny_bert_dir), conll_sample, config, show_progress=False).model
+    for name, tensor in after.encoder.state_dict().items():
+        assert torch.equal(tensor, before[name]), name
+
+
+def test_fewshot_protocol_end_to_end(tiny_bert_dir):
+    config = FAST.model_copy(update={"epochs": 3})
+    runs = run_fewshot(
+        DATASETS / "wnut2017", str(tiny_bert_dir), [1, 2], [0, 1], config, max_eval=30
+    )
+    assert [(r.k, r.seed) for r in runs] == [(1, 0), (1, 1), (2, 0), (2, 1)]
+    summary = summarize(runs)["wnut2017"]
+    assert set(summary) == {1, 2} and summary[1]["n"] == 2
+    json.dumps(summary)
+
+
+@pytest.mark.slow
+def test_default_backbone_reaches_useful_f1_from_few_examples():
+    """The real default encoder, k=8 CoNLL sample, scored on 300 test sentences."""
+    from nuner.backbones import resolve_backbone
+
+    backbone = resolve_backbone(None)
+    train = sample_k_2k(read_jsonl(dataset_path("conll2003", "train")), 8, seed=0)
+    result = finetune(backbone, train, FinetuneConfig(epochs=20), show_progress=False)
+    encoder = text_encoder_for(load_fast_tokenizer(backbone), 256, 32)
+    test = read_jsonl(dataset_path("conll2003", "test"))[:300]
+    report = evaluate_pipeline(torch_pipeline(result.model, encoder), test)
+    assert report.micro.f1 > 0.35, report.micro
