@@ -37,10 +37,26 @@ MaxLength = Annotated[int, typer.Option(help="Tokens per window (special tokens 
 Threads = Annotated[int | None, typer.Option(help="CPU threads for torch.")]
 
 
-def _finetune_config(**options: object):  # -> FinetuneConfig
+def _finetune_config(
+    head: str,
+    features: str,
+    freeze_encoder: bool,
+    lr: float,
+    epochs: int,
+    batch_size: int,
+    **extra: object,
+):  # -> training.finetune.FinetuneConfig (imported lazily: torch)
     from training.finetune import FinetuneConfig
 
-    return FinetuneConfig(**{k: v for k, v in options.items() if v is not None})
+    return FinetuneConfig(
+        head=head,
+        features=features,
+        freeze_encoder=freeze_encoder,
+        learning_rate=lr,
+        epochs=epochs,
+        batch_size=batch_size,
+        **extra,
+    )
 
 
 def _prepare_torch(threads: int | None) -> None:
@@ -125,14 +141,7 @@ def finetune(
     from training.finetune import finetune as run_finetune
 
     config = _finetune_config(
-        head=head,
-        features=features,
-        freeze_encoder=freeze_encoder,
-        learning_rate=lr,
-        epochs=epochs,
-        batch_size=batch_size,
-        max_length=max_length,
-        seed=seed,
+        head, features, freeze_encoder, lr, epochs, batch_size, max_length=max_length, seed=seed
     )
     base = _backbone(backbone)
     train_examples = read_examples(train)
@@ -185,14 +194,7 @@ def evaluate(
     from training.fewshot import run_fewshot, runs_to_dicts, summarize
     from training.report import markdown_table, plot_f1_vs_k
 
-    config = _finetune_config(
-        head=head,
-        features=features,
-        freeze_encoder=freeze_encoder,
-        learning_rate=lr,
-        epochs=epochs,
-        batch_size=batch_size,
-    )
+    config = _finetune_config(head, features, freeze_encoder, lr, epochs, batch_size)
     runs = run_fewshot(
         dataset,
         _backbone(backbone),
