@@ -17,9 +17,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def dataset_path(name: str, split: str = "train") -> Path:
+    """A shared dataset file; missing data fails the test rather than skipping it quietly."""
     path = DATASETS / name / f"{split}.jsonl"
     if not path.is_file():
-        pytest.skip(f"shared dataset {path} not available")
+        pytest.fail(f"shared dataset {path} not found: set NUNER_DATASETS_DIR")
     return path
 
 
