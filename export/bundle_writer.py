@@ -1,0 +1,172 @@
+"""Checkpoint -> verified tagger bundle, written atomically (``nuner export``).
+
+Everything is built in a hidden staging directory beside the target; the
+manifest (with the sha256 of every file) is written last and the directory
+is renamed into place only when every variant passed verification. A crash
+or a refusal leaves no directory that loads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from export.convert import CONVERTERS, export_fp32
+from export.verify import Tolerances, VerificationReport, verify_variant
+from nuner.bundle import (
+    FORMAT_VERSION,
+    MANIFEST,
+    TOKENIZER,
+    VARIANT_FILES,
+    BundleError,
+    Manifest,
+    VariantInfo,
+    sha256_file,
+)
+from nuner.inference import TaggerPipeline
+from nuner.labels import LabelSet
+from nuner.onnx_tagger import CPU, CUDA, cuda_offered, open_session, session_logits_fn
+from nuner.types import Example
+from training.checkpoint import load_checkpoint, text_encoder_for
+from training.predict import torch_logits_fn
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class ExportRefused(BundleError):
+    """A variant failed verification; nothing was written."""
+
+    def __init__(self, report: VerificationReport) -> None:
+        super().__init__(f"{report.variant} variant refused: {report.reason}")
+        self.report = report
+
+
+def check_name(kind: str, value: str) -> str:
+    if not SAFE_NAME.match(value) or value in (".", ".."):
+        raise BundleError(f"invalid {kind} {value!r}: use letters, digits, '.', '_', '-'")
+    return value
+
+
+def write_bundle(
+    checkpoint: str | Path,
+    target: str | Path,
+    name: str,
+    version: str,
+    verification_examples: Sequence[Example],
+    variants: Sequence[str] = ("fp32",),
+    tolerances: Tolerances | None = None,
+    licences: Sequence[str] = (),
+    threads: int | None = None,
+) -> Manifest:
+    check_name("tagger name", name)
+    check_name("version", version)
+    target = Path(target)
+    if target.exists():
+        raise BundleError(f"{target} already exists: bundles are immutable")
+    if not verification_examples:
+        raise BundleError("verification needs labelled example sentences")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging-"))
+    try:
+        manifest = _build(
+            Path(checkpoint),
+            staging,
+            name,
+            version,
+            verification_examples,
+            ["fp32", *[v for v in variants if v != "fp32"]],
+            tolerances or Tolerances(),
+            licences,
+            threads,
+        )
+        _fsync_tree(staging)
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _build(
+    checkpoint: Path,
+    staging: Path,
+    name: str,
+    version: str,
+    examples: Sequence[Example],
+    variants: list[str],
+    tolerances: Tolerances,
+    licences: Sequence[str],
+    threads: int | None,
+) -> Manifest:
+    model, tokenizer, info = load_checkpoint(checkpoint)
+    config = model.config
+    encoder = text_encoder_for(tokenizer, config.window_length, config.window_stride)
+    label_set = LabelSet.from_tags(config.tags)
+    aggregation = info.get("config", {}).get("aggregation", "average")
+    reference = TaggerPipeline(encoder, label_set, torch_logits_fn(model), aggregation=aggregation)
+
+    shutil.copyfile(checkpoint / TOKENIZER, staging / TOKENIZER)
+    export_fp32(model, staging / VARIANT_FILES["fp32"])
+    records: dict[str, VariantInfo] = {}
+    for variant in variants:
+        path = staging / VARIANT_FILES[variant]
+        if variant != "fp32":
+            CONVERTERS[variant](staging / VARIANT_FILES["fp32"], path)
+        provider = CUDA if variant == "fp16" and cuda_offered() else CPU
+        session = open_session(path, provider, threads)
+        candidate = TaggerPipeline(
+            encoder, label_set, session_logits_fn(session), aggregation=aggregation
+        )
+        report = verify_variant(variant, reference, candidate, examples, tolerances)
+        if not report.passed:
+            raise ExportRefused(report)
+        records[variant] = VariantInfo(
+            file=path.name, verification={**report.to_dict(), "provider": provider}
+        )
+
+    manifest = Manifest(
+        format_version=FORMAT_VERSION,
+        name=name,
+        version=version,
+        labels=list(label_set.entity_types),
+        tags=list(config.tags),
+        base_model=config.base_model,
+        max_length=config.window_length,
+        stride=config.window_stride,
+        aggregation=aggregation,
+        created_at=datetime.now(timezone.utc),
+        training={
+            "data": info.get("data", {}),
+            "licences": list(licences),
+            "config": info.get("config", {}),
+            "alignment": info.get("alignment", {}),
+        },
+        metrics={"dev": info.get("dev_metrics")} if info.get("dev_metrics") else {},
+        variants=records,
+        files={p.name: sha256_file(p) for p in sorted(staging.iterdir())},
+    )
+    (staging / MANIFEST).write_text(manifest.model_dump_json(indent=2))
+    return manifest
+
+
+def _fsync_tree(directory: Path) -> None:
+    for path in directory.iterdir():
+        with path.open("rb") as handle:
+            os.fsync(handle.fileno())
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def manifest_summary(manifest: Manifest) -> str:
+    return json.dumps(
+        {v: info.verification for v, info in manifest.variants.items()}, indent=2, default=str
+    )

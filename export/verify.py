@@ -1,0 +1,97 @@
+"""Check an ONNX variant against the torch checkpoint before it may be published."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from nuner.encoding import TextEncoder, pad_batch
+from nuner.inference import LogitsFn, TaggerPipeline, batches_by_token_budget
+from nuner.types import Example
+from training.metrics import entity_scores
+
+
+class Tolerances(BaseModel):
+    """Refuse a variant that loses more than this against the torch checkpoint."""
+
+    max_f1_drop_points: float = Field(default=0.5, ge=0, description="Entity F1 drop, points.")
+    max_label_disagreement: float = Field(
+        default=0.01, ge=0, le=1, description="Share of tokens whose argmax tag differs."
+    )
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    variant: str
+    sentences: int
+    tokens: int
+    max_abs_logit_diff: float
+    token_label_agreement: float
+    f1_reference: float
+    f1_variant: float
+    f1_drop_points: float
+    passed: bool
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def compare_logits(
+    encoder: TextEncoder, texts: Sequence[str], reference: LogitsFn, candidate: LogitsFn
+) -> tuple[float, float, int]:
+    """Max |logit difference| and argmax agreement over real (non-special) tokens."""
+    windows = [w for i, t in enumerate(texts) for w in encoder.windows(encoder.encode(t), i)]
+    max_diff, agree, total = 0.0, 0, 0
+    for batch in batches_by_token_budget(windows, 4096):
+        input_ids, attention_mask = pad_batch([windows[i] for i in batch], encoder.pad_id)
+        expected = np.asarray(reference(input_ids, attention_mask), np.float32)
+        actual = np.asarray(candidate(input_ids, attention_mask), np.float32)
+        real = np.zeros(input_ids.shape, dtype=bool)
+        for row, index in enumerate(batch):
+            positions = windows[index].token_index >= 0
+            real[row, : len(positions)] = positions
+        max_diff = max(max_diff, float(np.abs(expected - actual)[real].max(initial=0.0)))
+        agree += int((expected.argmax(-1) == actual.argmax(-1))[real].sum())
+        total += int(real.sum())
+    return max_diff, agree / total if total else 1.0, total
+
+
+def verify_variant(
+    variant: str,
+    reference: TaggerPipeline,
+    candidate: TaggerPipeline,
+    examples: Sequence[Example],
+    tolerances: Tolerances,
+) -> VerificationReport:
+    texts = [e.text for e in examples]
+    max_diff, agreement, tokens = compare_logits(
+        reference.encoder, texts, reference.logits_fn, candidate.logits_fn
+    )
+    gold = [e.spans for e in examples]
+    f1_reference = entity_scores(gold, [[x.span for x in r] for r in reference(texts)]).micro.f1
+    f1_variant = entity_scores(gold, [[x.span for x in r] for r in candidate(texts)]).micro.f1
+    drop = 100 * (f1_reference - f1_variant)
+    reasons = []
+    if drop > tolerances.max_f1_drop_points:
+        reasons.append(f"entity F1 drops {drop:.2f} points (> {tolerances.max_f1_drop_points})")
+    if 1 - agreement > tolerances.max_label_disagreement:
+        reasons.append(
+            f"{100 * (1 - agreement):.2f}% of token labels disagree "
+            f"(> {100 * tolerances.max_label_disagreement:.2f}%)"
+        )
+    return VerificationReport(
+        variant=variant,
+        sentences=len(examples),
+        tokens=tokens,
+        max_abs_logit_diff=max_diff,
+        token_label_agreement=agreement,
+        f1_reference=f1_reference,
+        f1_variant=f1_variant,
+        f1_drop_points=drop,
+        passed=not reasons,
+        reason="; ".join(reasons),
+    )

@@ -1,0 +1,105 @@
+"""Tagger bundles: the immutable directory that serving loads (torch-free).
+
+Layout::
+
+    manifest.json       format version, name, version, labels, tags, windows,
+                        provenance, metrics, verification, sha256 of every file
+    tokenizer.json      the fast tokenizer
+    model.onnx          fp32 (always); model.int8.onnx (CPU), model.fp16.onnx (GPU)
+
+Loading verifies the format version and every file's hash and refuses a
+bundle that fails; a directory without ``manifest.json`` (e.g. one left by a
+crash while writing) is not a bundle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+TOKENIZER = "tokenizer.json"
+Variant = Literal["fp32", "int8", "fp16"]
+VARIANT_FILES: dict[str, str] = {
+    "fp32": "model.onnx",
+    "int8": "model.int8.onnx",
+    "fp16": "model.fp16.onnx",
+}
+
+
+class BundleError(ValueError):
+    """A bundle that is missing, incomplete, tampered with or of an unknown format."""
+
+
+class VariantInfo(BaseModel):
+    file: str
+    verification: dict[str, bool | int | float | str] = Field(default_factory=dict)
+
+
+class Manifest(BaseModel):
+    format_version: int
+    name: str
+    version: str
+    labels: list[str]
+    tags: list[str]
+    base_model: str = ""
+    max_length: int
+    stride: int
+    aggregation: str = "average"
+    created_at: datetime
+    training: dict = Field(default_factory=dict)
+    metrics: dict = Field(default_factory=dict)
+    variants: dict[str, VariantInfo]
+    files: dict[str, str]  # relative path -> sha256
+
+
+def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(directory: str | Path) -> Manifest:
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        raise BundleError(f"{directory} is not a tagger bundle: no {MANIFEST}")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise BundleError(f"{path} is not valid JSON: {error}") from error
+    if raw.get("format_version") != FORMAT_VERSION:
+        raise BundleError(
+            f"{directory}: bundle format {raw.get('format_version')!r} is not supported "
+            f"(this version reads format {FORMAT_VERSION})"
+        )
+    try:
+        return Manifest.model_validate(raw)
+    except ValidationError as error:
+        raise BundleError(f"{path} is not a valid manifest: {error}") from error
+
+
+def verify_bundle(directory: str | Path) -> Manifest:
+    """Check the manifest, that every required file is listed, and every hash."""
+    root = Path(directory)
+    manifest = read_manifest(root)
+    required = {TOKENIZER, VARIANT_FILES["fp32"]} | {v.file for v in manifest.variants.values()}
+    unlisted = required - set(manifest.files)
+    if unlisted:
+        raise BundleError(f"{root}: manifest does not list {sorted(unlisted)}")
+    for relative, expected in manifest.files.items():
+        path = (root / relative).resolve()
+        if root.resolve() not in path.parents:
+            raise BundleError(f"{root}: file {relative!r} points outside the bundle")
+        if not path.is_file():
+            raise BundleError(f"{root}: {relative} is missing")
+        if sha256_file(path) != expected:
+            raise BundleError(f"{root}: {relative} does not match its sha256 (tampered or corrupt)")
+    return manifest
