@@ -48,10 +48,12 @@ class TaggerPipeline:
         self.logits_fn = logits_fn
         self.max_batch_tokens = max_batch_tokens
         self.aggregation = aggregation
+        self.last_token_count = 0  # tokens of the latest call (for metrics)
 
     def token_probs(self, texts: Sequence[str]) -> list[tuple[EncodedText, np.ndarray]]:
         """Encoded texts with one tag distribution per token."""
         encoded = [self.encoder.encode(text) for text in texts]
+        self.last_token_count = sum(len(e) for e in encoded)
         windows = [w for i, e in enumerate(encoded) for w in self.encoder.windows(e, i)]
         window_probs: list[np.ndarray | None] = [None] * len(windows)
         for batch in batches_by_token_budget(windows, self.max_batch_tokens):

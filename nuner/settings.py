@@ -1,20 +1,37 @@
-"""Settings from ``NUNER_*`` environment variables (and an optional ``.env`` file)."""
+"""Settings from ``NUNER_*`` environment variables, an optional TOML config file
+(``NUNER_CONFIG_FILE``), and a ``.env`` file; environment wins over the file."""
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NUNER_", env_file=".env", extra="ignore")
 
+    # --- storage -------------------------------------------------------------
     home: Path = Field(
-        default=Path("~/.nuner"), description="Root for bundles, checkpoints and metadata."
+        default=Path("~/.nuner"), description="Root for bundles and metadata (embedded default)."
     )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the registry; default sqlite:///{home}/nuner.db.",
+    )
+    bundles_dir: Path | None = Field(
+        default=None, description="Where published bundles live; default {home}/bundles."
+    )
+    # --- models --------------------------------------------------------------
     backbone: str = Field(
         default="default",
         description="Encoder to fine-tune: 'default' (packaged all-MiniLM-L6-v2), "
@@ -23,10 +40,65 @@ class Settings(BaseSettings):
     allow_hub_downloads: bool = Field(
         default=False, description="Let hub ids download weights; off so nothing leaves the host."
     )
-    num_threads: int | None = Field(default=None, description="CPU threads for torch/ONNX.")
+    num_threads: int | None = Field(default=None, description="CPU threads for torch / ONNX.")
     datasets_dir: Path = Field(
         default=Path("../shared/datasets"), description="Where the shared NER datasets live."
     )
+    # --- serving -------------------------------------------------------------
+    host: str = Field(default="127.0.0.1", description="Address `nuner serve` binds.")
+    port: int = Field(default=8080, description="Port `nuner serve` binds.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="Inference device; CUDA only when a session really runs on it."
+    )
+    variant: Literal["auto", "fp32", "int8", "fp16"] = Field(
+        default="auto", description="Bundle variant: auto = int8 on CPU, fp16 on CUDA, if present."
+    )
+    loaded_taggers: int = Field(default=4, ge=1, description="LRU size of loaded bundles.")
+    warmup_taggers: list[str] = Field(
+        default_factory=list, description="Taggers loaded before /readyz turns ready."
+    )
+    max_text_chars: int = Field(default=100_000, ge=1, description="Longest text accepted.")
+    max_batch_texts: int = Field(default=256, ge=1, description="Most texts in one request.")
+    max_body_bytes: int = Field(default=4_000_000, ge=1024, description="Largest request body.")
+    batch_max_tokens: int = Field(
+        default=8192, ge=64, description="Token budget of one inference batch (padded)."
+    )
+    batch_max_wait_ms: float = Field(
+        default=5.0, ge=0, description="How long the batcher waits to fill a batch."
+    )
+    queue_max_texts: int = Field(
+        default=2048, ge=1, description="Pending texts before the service answers 503."
+    )
+    alias_cache_seconds: float = Field(
+        default=1.0, ge=0, description="How long an alias lookup is reused before re-reading."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources = [init_settings, env_settings, dotenv_settings]
+        config_file = os.environ.get("NUNER_CONFIG_FILE")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return (*sources, file_secret_settings)
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home_dir / 'nuner.db'}"
+
+    @property
+    def resolved_bundles_dir(self) -> Path:
+        return (self.bundles_dir or self.home_dir / "bundles").expanduser()
 
 
 @lru_cache

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.api.deps import MetricsDep, RegistryDep
+from app.errors import ApiError
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="The process is alive")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Ready to serve: store reachable, warm-up done")
+async def readyz(request: Request, registry: RegistryDep) -> dict[str, str]:
+    if not request.app.state.ready:
+        raise ApiError(
+            503, "not_ready", "warming up or shutting down", headers={"Retry-After": "1"}
+        )
+    try:
+        await asyncio.to_thread(registry.ping)
+    except Exception as error:
+        raise ApiError(
+            503,
+            "store_unreachable",
+            f"registry database unreachable: {error}",
+            headers={"Retry-After": "1"},
+        ) from None
+    if not registry.bundles_dir.is_dir():
+        raise ApiError(503, "store_unreachable", "bundle store directory missing")
+    return {"status": "ready"}
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(metrics: MetricsDep) -> Response:
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

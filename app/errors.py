@@ -1,0 +1,106 @@
+"""One JSON error envelope for every failure:
+``{"error": {"code", "message", "details"}, "request_id"}``.
+
+Client mistakes map to 4xx with a machine-readable code; only a real server
+fault is a 500 (and it never leaks internals).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.registry import TaggerNotFound, VersionConflict
+from app.runtime import Overloaded
+from nuner.bundle import BundleError
+
+logger = logging.getLogger("nuner.app")
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.details, self.headers = details, headers
+
+
+def error_response(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.errors.labels(code).inc()
+    body = {
+        "error": {"code": code, "message": message, "details": details},
+        "request_id": getattr(request.state, "request_id", None),
+    }
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, error: ApiError) -> JSONResponse:
+        return error_response(
+            request, error.status, error.code, error.message, error.details, error.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        details = [
+            {"location": list(e.get("loc", ())), "problem": e.get("msg"), "type": e.get("type")}
+            for e in error.errors()
+        ]
+        first = details[0] if details else {"location": [], "problem": "invalid request"}
+        where = ".".join(str(p) for p in first["location"])
+        return error_response(
+            request, 422, "invalid_request", f"{where}: {first['problem']}", details
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(error.status_code, f"http_{error.status_code}")
+        return error_response(request, error.status_code, code, str(error.detail))
+
+    @app.exception_handler(TaggerNotFound)
+    async def not_found(request: Request, error: TaggerNotFound) -> JSONResponse:
+        return error_response(request, 404, error.code, str(error))
+
+    @app.exception_handler(VersionConflict)
+    async def conflict(request: Request, error: VersionConflict) -> JSONResponse:
+        return error_response(request, 409, error.code, str(error))
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(request: Request, error: Overloaded) -> JSONResponse:
+        return error_response(
+            request, 503, "overloaded", f"try again shortly: {error}", headers={"Retry-After": "1"}
+        )
+
+    @app.exception_handler(BundleError)
+    async def broken_bundle(request: Request, error: BundleError) -> JSONResponse:
+        logger.error("bundle refused: %s", error)
+        return error_response(request, 503, "tagger_unavailable", str(error))
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, error: Exception) -> JSONResponse:
+        logger.exception("unhandled error")
+        return error_response(request, 500, "internal_error", "internal server error")

@@ -1,0 +1,69 @@
+"""The FastAPI application factory (``uvicorn app.main:create_app --factory``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.api.routes import extract, ops, taggers
+from app.errors import install_error_handlers
+from app.metrics import ServiceMetrics
+from app.middleware import BodySizeLimit, RequestContext
+from app.registry import Registry
+from app.resolver import AliasResolver
+from app.runtime import Batcher, TaggerCache
+from nuner import __version__
+from nuner.settings import Settings, get_settings
+
+logger = logging.getLogger("nuner.app")
+
+
+async def warm_up(app: FastAPI) -> None:
+    state = app.state
+    for reference in state.settings.warmup_taggers:
+        version = await asyncio.to_thread(state.resolver.resolve, reference)
+        tagger = await asyncio.to_thread(state.cache.get, version)
+        await asyncio.to_thread(tagger, ["warm-up"])
+        logger.info("warmed up %s", version.ref)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    app.state.batcher = Batcher(app.state.settings, app.state.metrics)
+    app.state.batcher.start()
+    await warm_up(app)
+    app.state.ready = True
+    try:
+        yield
+    finally:
+        app.state.ready = False
+        await app.state.batcher.close()  # drains queued requests first
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="NuNER Service",
+        version=__version__,
+        description="Entity extraction with few-shot NuNER taggers. Offsets are Unicode code "
+        "points into the text exactly as sent, `end` exclusive.",
+        lifespan=lifespan,
+    )
+    metrics = ServiceMetrics()
+    registry = Registry(settings.resolved_database_url, settings.resolved_bundles_dir)
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.registry = registry
+    app.state.cache = TaggerCache(settings, metrics)
+    app.state.resolver = AliasResolver(registry, settings.alias_cache_seconds)
+    app.state.ready = False
+    install_error_handlers(app)
+    for module in (extract, taggers, ops):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext, metrics=metrics)
+    return app

@@ -1,0 +1,238 @@
+"""The tagger registry: which tagger versions exist, where their bundles are,
+and which version each alias points at.
+
+The database (SQLite embedded, PostgreSQL scaled out) is the source of truth
+shared by every replica; bundles live under ``bundles_dir/NAME/VERSION`` and
+are immutable once published.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import JSON, DateTime, String, create_engine, delete, event, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from nuner.bundle import verify_bundle
+
+
+class RegistryError(Exception):
+    code = "registry_error"
+
+
+class TaggerNotFound(RegistryError):
+    code = "tagger_not_found"
+
+
+class VersionConflict(RegistryError):
+    code = "version_conflict"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class VersionRow(Base):
+    __tablename__ = "tagger_versions"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024))
+    labels: Mapped[list] = mapped_column(JSON)
+    manifest: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AliasRow(Base):
+    __tablename__ = "aliases"
+
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64))
+
+
+@dataclass(frozen=True)
+class TaggerVersion:
+    name: str
+    version: str
+    path: Path
+    labels: list[str]
+    manifest: dict
+    created_at: datetime
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @classmethod
+    def from_row(cls, row: VersionRow) -> TaggerVersion:
+        return cls(
+            row.name,
+            row.version,
+            Path(row.path),
+            list(row.labels),
+            dict(row.manifest),
+            row.created_at,
+        )
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(connection, _record) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Registry:
+    def __init__(self, database_url: str, bundles_dir: Path) -> None:
+        if database_url.startswith("sqlite:///"):
+            Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(database_url)
+        Base.metadata.create_all(self.engine)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.bundles_dir = bundles_dir
+        self.bundles_dir.mkdir(parents=True, exist_ok=True)
+
+    def ping(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    # --- reading -----------------------------------------------------------
+
+    def resolve(self, reference: str) -> TaggerVersion:
+        """``name@version`` or an alias (by default every tagger name is one)."""
+        name, _, version = reference.partition("@")
+        with self.sessions() as session:
+            if not version:
+                alias = session.get(AliasRow, name)
+                if alias is None:
+                    raise TaggerNotFound(f"no tagger or alias named {name!r}")
+                name, version = alias.name, alias.version
+            row = session.get(VersionRow, (name, version))
+            if row is None:
+                raise TaggerNotFound(f"tagger {name}@{version} does not exist")
+            return TaggerVersion.from_row(row)
+
+    def versions(self, name: str) -> list[TaggerVersion]:
+        with self.sessions() as session:
+            rows = session.scalars(select(VersionRow).where(VersionRow.name == name)).all()
+        return sorted((TaggerVersion.from_row(r) for r in rows), key=_version_key)
+
+    def names(self) -> list[str]:
+        with self.sessions() as session:
+            return sorted(set(session.scalars(select(VersionRow.name)).all()))
+
+    def aliases(self, name: str | None = None) -> dict[str, str]:
+        with self.sessions() as session:
+            query = select(AliasRow)
+            if name is not None:
+                query = query.where(AliasRow.name == name)
+            return {a.alias: f"{a.name}@{a.version}" for a in session.scalars(query).all()}
+
+    def next_version(self, name: str) -> str:
+        numbers = [int(v.version) for v in self.versions(name) if v.version.isdigit()]
+        return str(max(numbers, default=0) + 1)
+
+    # --- writing -----------------------------------------------------------
+
+    def publish(self, bundle: Path, move_alias: bool = True) -> TaggerVersion:
+        """Copy a verified bundle into the store, record it, and point its alias at it."""
+        manifest = verify_bundle(bundle)
+        name, version = manifest.name, manifest.version
+        target = self.bundles_dir / name / version
+        with self.sessions() as session:
+            if session.get(VersionRow, (name, version)) is not None or target.exists():
+                raise VersionConflict(f"{name}@{version} is already published")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if bundle.resolve() != target.resolve():
+            staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{version}.staging-"))
+            try:
+                shutil.copytree(bundle, staging, dirs_exist_ok=True)
+                verify_bundle(staging)
+                staging.rename(target)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+        row = VersionRow(
+            name=name,
+            version=version,
+            path=str(target),
+            labels=manifest.labels,
+            manifest=manifest.model_dump(mode="json"),
+            created_at=datetime.now(timezone.utc),
+        )
+        with self.sessions.begin() as session:
+            session.add(row)
+            if move_alias:
+                session.merge(AliasRow(alias=name, name=name, version=version))
+        return TaggerVersion.from_row(row)
+
+    def set_alias(self, alias: str, reference: str) -> TaggerVersion:
+        target = self.resolve(reference)
+        with self.sessions.begin() as session:
+            session.merge(AliasRow(alias=alias, name=target.name, version=target.version))
+        return target
+
+    def delete_version(self, name: str, version: str) -> None:
+        with self.sessions.begin() as session:
+            row = session.get(VersionRow, (name, version))
+            if row is None:
+                raise TaggerNotFound(f"tagger {name}@{version} does not exist")
+            path = Path(row.path)
+            session.delete(row)
+            remaining = session.scalars(
+                select(VersionRow.version).where(
+                    VersionRow.name == name, VersionRow.version != version
+                )
+            ).all()
+            for alias in session.scalars(
+                select(AliasRow).where(AliasRow.name == name, AliasRow.version == version)
+            ).all():
+                if remaining:
+                    alias.version = max(remaining, key=_version_key_str)
+                else:
+                    session.delete(alias)
+        _remove_tree(path)
+
+    def delete_tagger(self, name: str) -> None:
+        versions = self.versions(name)
+        if not versions:
+            raise TaggerNotFound(f"no tagger named {name!r}")
+        with self.sessions.begin() as session:
+            session.execute(delete(AliasRow).where(AliasRow.name == name))
+            session.execute(delete(VersionRow).where(VersionRow.name == name))
+        for version in versions:
+            _remove_tree(version.path)
+
+
+def _version_key_str(version: str) -> tuple:
+    return (0, int(version), "") if version.isdigit() else (1, 0, version)
+
+
+def _version_key(version: TaggerVersion) -> tuple:
+    return _version_key_str(version.version)
+
+
+def _remove_tree(path: Path) -> None:
+    """Rename first (one atomic step), then delete: a reader never sees half a bundle."""
+    if not path.exists():
+        return
+    trash = path.with_name(f".{path.name}.deleted-{datetime.now().timestamp():.0f}")
+    try:
+        path.rename(trash)
+    except OSError:
+        trash = path
+    shutil.rmtree(trash, ignore_errors=True)

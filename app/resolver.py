@@ -1,0 +1,28 @@
+"""Alias -> version lookups with a short TTL, so the registry (not process
+memory) decides which version answers, and a new version is picked up by
+every replica within ``alias_cache_seconds``."""
+
+from __future__ import annotations
+
+import time
+
+from app.registry import Registry, TaggerVersion
+
+
+class AliasResolver:
+    def __init__(self, registry: Registry, ttl_seconds: float) -> None:
+        self.registry = registry
+        self.ttl = ttl_seconds
+        self._cache: dict[str, tuple[float, TaggerVersion]] = {}
+
+    def resolve(self, reference: str) -> TaggerVersion:
+        now = time.monotonic()
+        hit = self._cache.get(reference)
+        if hit is not None and now - hit[0] < self.ttl and hit[1].path.exists():
+            return hit[1]
+        version = self.registry.resolve(reference)
+        self._cache[reference] = (now, version)
+        return version
+
+    def invalidate(self) -> None:
+        self._cache.clear()

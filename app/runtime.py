@@ -1,0 +1,207 @@
+"""Inference runtime: an LRU of loaded bundles and the dynamic batcher.
+
+Requests for the same tagger version are gathered until their estimated
+tokens reach the batch budget or the oldest has waited ``max_wait``; the
+texts then go through the bundle's pipeline (which sorts windows by length
+and pads per token budget) on the single inference thread of the device.
+ONNX Runtime releases the GIL, so the event loop keeps accepting requests
+meanwhile. The queue is bounded: beyond ``queue_max_texts`` pending texts,
+``Overloaded`` is raised (HTTP 503 with Retry-After).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from app.metrics import ServiceMetrics
+from app.registry import TaggerVersion
+from nuner.onnx_tagger import OnnxTagger
+from nuner.settings import Settings
+from nuner.types import Entity
+
+
+class Overloaded(Exception):
+    """The inference queue is full."""
+
+
+class TaggerCache:
+    """Loaded bundles by ``name@version``, least recently used evicted first."""
+
+    def __init__(self, settings: Settings, metrics: ServiceMetrics) -> None:
+        self.capacity = settings.loaded_taggers
+        self.settings = settings
+        self.metrics = metrics
+        self._loaded: OrderedDict[str, OnnxTagger] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, version: TaggerVersion) -> OnnxTagger:
+        with self._lock:
+            if version.ref in self._loaded:
+                self._loaded.move_to_end(version.ref)
+                return self._loaded[version.ref]
+            started = time.perf_counter()
+            tagger = OnnxTagger(
+                version.path,
+                variant=self.settings.variant,
+                device=self.settings.device,
+                threads=self.settings.num_threads,
+                max_batch_tokens=self.settings.batch_max_tokens,
+            )
+            self.metrics.model_load_seconds.observe(time.perf_counter() - started)
+            self.metrics.model_loads.inc()
+            self._loaded[version.ref] = tagger
+            while len(self._loaded) > self.capacity:
+                self._loaded.popitem(last=False)
+            self.metrics.loaded_models.set(len(self._loaded))
+            return tagger
+
+    def forget(self, prefix: str) -> None:
+        """Drop loaded versions of a deleted tagger (``name@``) or version (``name@v``)."""
+        with self._lock:
+            for ref in [r for r in self._loaded if r == prefix or r.startswith(prefix)]:
+                del self._loaded[ref]
+            self.metrics.loaded_models.set(len(self._loaded))
+
+
+@dataclass
+class _Request:
+    texts: Sequence[str]
+    threshold: float
+    future: asyncio.Future
+    arrived: float
+    tokens: int
+
+
+@dataclass
+class _Lane:
+    """Pending requests of one tagger version."""
+
+    tagger: OnnxTagger
+    requests: deque[_Request] = field(default_factory=deque)
+    tokens: int = 0
+
+
+def estimate_tokens(text: str) -> int:
+    """Cheap estimate for gathering (the pipeline batches on real tokens)."""
+    return len(text) // 4 + 2
+
+
+class Batcher:
+    def __init__(self, settings: Settings, metrics: ServiceMetrics) -> None:
+        self.max_tokens = settings.batch_max_tokens
+        self.max_wait = settings.batch_max_wait_ms / 1000
+        self.queue_limit = settings.queue_max_texts
+        self.metrics = metrics
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self._lanes: dict[str, _Lane] = {}
+        self._pending_texts = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="batcher")
+
+    @property
+    def pending_texts(self) -> int:
+        return self._pending_texts
+
+    async def submit(
+        self, ref: str, tagger: OnnxTagger, texts: Sequence[str], threshold: float
+    ) -> list[list[Entity]]:
+        if self._closing:
+            raise Overloaded("the service is shutting down")
+        if self._pending_texts + len(texts) > self.queue_limit:
+            raise Overloaded(f"{self._pending_texts} texts already waiting")
+        loop = asyncio.get_running_loop()
+        request = _Request(
+            texts,
+            threshold,
+            loop.create_future(),
+            loop.time(),
+            sum(estimate_tokens(t) for t in texts),
+        )
+        lane = self._lanes.setdefault(ref, _Lane(tagger))
+        lane.requests.append(request)
+        lane.tokens += request.tokens
+        self._pending_texts += len(texts)
+        self.metrics.queue_depth.set(self._pending_texts)
+        self._wake.set()
+        return await request.future
+
+    async def close(self) -> None:
+        """Stop taking requests, finish the queued ones, stop the inference thread."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        self.executor.shutdown(wait=True)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            ref = self._oldest_lane()
+            if ref is None:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            lane = self._lanes[ref]
+            wait = lane.requests[0].arrived + self.max_wait - loop.time()
+            if wait > 0 and lane.tokens < self.max_tokens and not self._closing:
+                await asyncio.sleep(min(wait, self.max_wait))
+                continue
+            batch = self._take(lane)
+            await self._infer(lane.tagger, ref, batch)
+
+    def _oldest_lane(self) -> str | None:
+        busy = [
+            (lane.requests[0].arrived, ref) for ref, lane in self._lanes.items() if lane.requests
+        ]
+        return min(busy)[1] if busy else None
+
+    def _take(self, lane: _Lane) -> list[_Request]:
+        batch, tokens = [], 0
+        while lane.requests and (not batch or tokens + lane.requests[0].tokens <= self.max_tokens):
+            request = lane.requests.popleft()
+            batch.append(request)
+            tokens += request.tokens
+        lane.tokens -= tokens
+        return batch
+
+    async def _infer(self, tagger: OnnxTagger, ref: str, batch: list[_Request]) -> None:
+        texts = [t for request in batch for t in request.texts]
+        started = time.perf_counter()
+
+        def run() -> tuple[list[list[Entity]], int]:
+            return tagger(texts), tagger.pipeline.last_token_count
+
+        try:
+            results, tokens = await asyncio.get_running_loop().run_in_executor(self.executor, run)
+        except Exception as error:  # deliver the failure to every waiting request
+            for request in batch:
+                if not request.future.done():
+                    request.future.set_exception(error)
+            return
+        finally:
+            self._pending_texts -= len(texts)
+            self.metrics.queue_depth.set(self._pending_texts)
+        self.metrics.inference_seconds.labels(ref).observe(time.perf_counter() - started)
+        self.metrics.batch_texts.observe(len(texts))
+        self.metrics.texts.labels(ref).inc(len(texts))
+        self.metrics.tokens.labels(ref).inc(tokens)
+        position = 0
+        for request in batch:
+            chunk = results[position : position + len(request.texts)]
+            position += len(request.texts)
+            if not request.future.done():
+                request.future.set_result(
+                    [[e for e in found if e.score >= request.threshold] for found in chunk]
+                )
