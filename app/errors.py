@@ -54,7 +54,12 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+HTTP_CODES = {
+    400: "invalid_body",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -79,7 +84,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(error.status_code, f"http_{error.status_code}")
-        return error_response(request, error.status_code, code, str(error.detail))
+        message = str(error.detail)
+        if error.status_code == 400:  # FastAPI's "error parsing the body": e.g. invalid UTF-8
+            message = "the request body could not be parsed: invalid UTF-8 or JSON nested too deep"
+        return error_response(request, error.status_code, code, message)
 
     @app.exception_handler(TaggerNotFound)
     async def not_found(request: Request, error: TaggerNotFound) -> JSONResponse:

@@ -142,6 +142,9 @@ class Registry:
                 query = query.where(AliasRow.name == name)
             return {a.alias: f"{a.name}@{a.version}" for a in session.scalars(query).all()}
 
+    def bundle_path(self, name: str, version: str) -> Path:
+        return self.bundles_dir / name / version
+
     def next_version(self, name: str) -> str:
         numbers = [int(v.version) for v in self.versions(name) if v.version.isdigit()]
         return str(max(numbers, default=0) + 1)
@@ -152,12 +155,15 @@ class Registry:
         """Copy a verified bundle into the store, record it, and point its alias at it."""
         manifest = verify_bundle(bundle)
         name, version = manifest.name, manifest.version
-        target = self.bundles_dir / name / version
+        target = self.bundle_path(name, version)
+        in_place = bundle.resolve() == target.resolve()  # written straight into the store
         with self.sessions() as session:
-            if session.get(VersionRow, (name, version)) is not None or target.exists():
+            if session.get(VersionRow, (name, version)) is not None or (
+                target.exists() and not in_place
+            ):
                 raise VersionConflict(f"{name}@{version} is already published")
         target.parent.mkdir(parents=True, exist_ok=True)
-        if bundle.resolve() != target.resolve():
+        if not in_place:
             staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{version}.staging-"))
             try:
                 shutil.copytree(bundle, staging, dirs_exist_ok=True)

@@ -308,6 +308,73 @@ def predict(
         typer.echo(json.dumps([e.to_dict() for e in entities], ensure_ascii=False))
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (NUNER_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (NUNER_PORT).")] = None,
+) -> None:
+    """Start the HTTP service (uvicorn) on the configured store."""
+    import logging
+
+    import uvicorn
+
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        timeout_graceful_shutdown=30,
+        log_level="info",
+    )
+
+
+@app.command()
+def publish(
+    bundle: Annotated[Path, typer.Argument(help="A bundle directory from `nuner export`.")],
+) -> None:
+    """Copy a verified bundle into the store and point its alias at it."""
+    from app.registry import Registry
+
+    settings = get_settings()
+    registry = Registry(settings.resolved_database_url, settings.resolved_bundles_dir)
+    version = registry.publish(bundle)
+    typer.echo(f"published {version.ref}")
+
+
+@app.command("create-tagger")
+def create_tagger(
+    name: Annotated[str, typer.Argument(help="Tagger name (letters, digits, . _ -).")],
+    train: Annotated[Path, typer.Option(help="Training examples (.jsonl or CoNLL).")],
+    dev: Annotated[Path | None, typer.Option(help="Dev examples: early stopping.")] = None,
+    backbone: Backbone = None,
+    lr: LearningRate = 2e-4,
+    epochs: Epochs = 30,
+    batch_size: BatchSize = 8,
+    licence: Annotated[list[str] | None, typer.Option(help="Data licence (repeat).")] = None,
+    threads: Threads = None,
+) -> None:
+    """Fine-tune, export (fp32 + int8, verified) and publish a tagger in one step."""
+    _prepare_torch(threads)
+    from app.registry import Registry
+    from app.tagger_builder import build_and_publish
+
+    settings = get_settings()
+    registry = Registry(settings.resolved_database_url, settings.resolved_bundles_dir)
+    config = _finetune_config("linear", "last", False, lr, epochs, batch_size)
+    version = build_and_publish(
+        registry,
+        name,
+        _backbone(backbone),
+        read_examples(train),
+        config,
+        dev=read_examples(dev) if dev else None,
+        licences=licence or [],
+    )
+    typer.echo(f"published {version.ref}")
+
+
 def _load_tagger(path: Path, threads: int | None):
     from nuner.bundle import MANIFEST
 

@@ -1,0 +1,93 @@
+"""A real tiny tagger bundle, and the app running on a temporary store."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.main import create_app, lifespan
+from export.bundle_writer import write_bundle
+from export.verify import Tolerances
+from nuner.datasets import read_jsonl
+from nuner.settings import Settings
+from tests.conftest import dataset_path
+from training.checkpoint import load_fast_tokenizer, save_checkpoint
+from training.finetune import FinetuneConfig, finetune
+from training.sampling import sample_k_2k
+
+LOOSE = Tolerances(max_f1_drop_points=10, max_label_disagreement=0.1)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_bert_dir, tmp_path_factory) -> Path:
+    train = sample_k_2k(read_jsonl(dataset_path("conll2003", "train")), 3, seed=0)
+    config = FinetuneConfig(epochs=25, learning_rate=3e-3, batch_size=4, max_length=32, stride=8)
+    result = finetune(str(tiny_bert_dir), train, config, show_progress=False)
+    directory = tmp_path_factory.mktemp("app-ckpt") / "ckpt"
+    save_checkpoint(
+        directory,
+        result.model,
+        load_fast_tokenizer(str(tiny_bert_dir)),
+        {"config": config.model_dump()},
+    )
+    return directory
+
+
+@pytest.fixture(scope="session")
+def make_bundle(tiny_checkpoint, tmp_path_factory):
+    """Export the tiny checkpoint as ``name@version`` (fp32 + int8)."""
+    verification = read_jsonl(dataset_path("conll2003", "dev"))[:30]
+    root = tmp_path_factory.mktemp("bundles")
+
+    def make(name: str = "conll", version: str = "1") -> Path:
+        target = root / f"{name}-{version}"
+        if not target.exists():
+            write_bundle(
+                tiny_checkpoint,
+                target,
+                name,
+                version,
+                verification,
+                variants=["fp32", "int8"],
+                tolerances=LOOSE,
+            )
+        return target
+
+    return make
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(
+        home=tmp_path / "home",
+        alias_cache_seconds=0,
+        max_text_chars=20_000,
+        max_batch_texts=64,
+        max_body_bytes=200_000,
+        batch_max_wait_ms=20,
+        num_threads=1,
+        variant="fp32",
+    )
+
+
+@asynccontextmanager
+async def running(app):
+    async with lifespan(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+@pytest.fixture
+def app(settings, make_bundle):
+    application = create_app(settings)
+    application.state.registry.publish(make_bundle("conll", "1"))
+    return application

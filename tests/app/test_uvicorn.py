@@ -1,0 +1,89 @@
+"""The real server: `nuner publish` + `nuner serve` (uvicorn) on a local port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from nuner.datasets import read_jsonl
+from tests.conftest import dataset_path
+
+NUNER = str(Path(sys.executable).with_name("nuner"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path, make_bundle):
+    port = free_port()
+    env = {
+        **os.environ,
+        "NUNER_HOME": str(tmp_path / "home"),
+        "NUNER_PORT": str(port),
+        "NUNER_VARIANT": "fp32",
+        "NUNER_NUM_THREADS": "1",
+        "NUNER_WARMUP_TAGGERS": '["conll"]',
+    }
+    subprocess.run(
+        [NUNER, "publish", str(make_bundle("conll", "1"))], env=env, check=True, capture_output=True
+    )
+    process = subprocess.Popen(
+        [NUNER, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail(f"server did not become ready: {process.stdout.read()}")
+    yield base, process
+    if process.poll() is None:
+        process.kill()
+
+
+def test_uvicorn_serves_extract_and_drains_on_sigterm(server):
+    base, process = server
+    text = "Peter Blackburn visited Paris ."
+    response = httpx.post(f"{base}/v1/extract", json={"tagger": "conll", "text": text})
+    assert response.status_code == 200
+    assert all(text[e["start"] : e["end"]] == e["text"] for e in response.json()["entities"])
+    assert response.headers["x-request-id"]
+
+    texts = [e.text for e in read_jsonl(dataset_path("conll2003", "test"))[:64]] * 4
+    result: dict = {}
+
+    def slow_request() -> None:
+        result["response"] = httpx.post(
+            f"{base}/v1/extract", json={"tagger": "conll", "texts": texts[:64]}, timeout=60
+        )
+
+    worker = threading.Thread(target=slow_request)
+    worker.start()
+    time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    worker.join(timeout=60)
+    # uvicorn re-raises the captured SIGTERM after a graceful shutdown
+    assert process.wait(timeout=60) in (0, -signal.SIGTERM)
+    assert result["response"].status_code == 200  # in flight when SIGTERM came: answered
+    assert len(result["response"].json()["results"]) == 64
+    log = process.stdout.read()
+    assert '"route": "/v1/extract"' in log and '"request_id"' in log
+    assert "Application shutdown complete" in log
