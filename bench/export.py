@@ -19,61 +19,25 @@ import sys
 import time
 from pathlib import Path
 
-# This script shares its name with the `export` package it measures: keep its
-# own folder off the import path so `import export` finds the package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+# This script shares its name with the `export` package it measures: put the
+# repository root in place of its own folder so `import export` finds the package.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(_HERE.parent) if Path(p or ".").resolve() == _HERE else p for p in sys.path]
 
 import torch
 import typer
 from transformers.utils import logging as hf_logging
 
-from export.bundle_writer import write_bundle
-from nuner.backbones import resolve_backbone
+from bench.common import CONLL, DOCS, conll_tagger
 from nuner.datasets import read_jsonl
 from nuner.inference import TaggerPipeline
 from nuner.onnx_tagger import OnnxTagger
 from training.checkpoint import (
     load_checkpoint,
-    load_fast_tokenizer,
-    save_checkpoint,
     text_encoder_for,
 )
-from training.finetune import FinetuneConfig, finetune
 from training.metrics import entity_scores
 from training.predict import torch_pipeline
-
-ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "docs"
-CONLL = ROOT.parent / "shared" / "datasets" / "conll2003"
-WORK = ROOT / ".bench" / "export"
-
-
-def build_tagger(train_sentences: int, threads: int) -> Path:
-    checkpoint = WORK / f"checkpoint-{train_sentences}"
-    if not checkpoint.exists():
-        backbone = resolve_backbone(None)
-        train = read_jsonl(CONLL / "train.jsonl")[:train_sentences]
-        config = FinetuneConfig(epochs=3, learning_rate=1e-4, batch_size=16)
-        result = finetune(backbone, train, config)
-        info = {
-            "config": config.model_dump(),
-            "data": {"train": "conll2003/train.jsonl", "train_examples": len(train)},
-        }
-        save_checkpoint(checkpoint, result.model, load_fast_tokenizer(backbone), info)
-    bundle = WORK / f"bundle-{train_sentences}"
-    if not bundle.exists():
-        dev = read_jsonl(CONLL / "dev.jsonl")[:300]
-        write_bundle(
-            checkpoint,
-            bundle,
-            "conll-bench",
-            "1",
-            dev,
-            variants=["fp32", "int8"],
-            licences=["CoNLL-2003: research only"],
-            threads=threads,
-        )
-    return checkpoint
 
 
 def sentences_per_second(pipeline, texts: list[str], batch: int) -> float:
@@ -115,18 +79,14 @@ def main(
 ) -> None:
     hf_logging.set_verbosity_error()
     torch.set_num_threads(threads)
-    checkpoint = build_tagger(train_sentences, threads)
+    checkpoint, bundle = conll_tagger(train_sentences, threads)
     model, tokenizer, _ = load_checkpoint(checkpoint)
     encoder = text_encoder_for(tokenizer, model.config.window_length, model.config.window_stride)
     budget = batch * model.config.window_length
     engines: dict[str, TaggerPipeline | OnnxTagger] = {
         "torch eager": torch_pipeline(model, encoder, max_batch_tokens=budget),
-        "onnx fp32": OnnxTagger(
-            WORK / f"bundle-{train_sentences}", "fp32", "cpu", threads, max_batch_tokens=budget
-        ),
-        "onnx int8": OnnxTagger(
-            WORK / f"bundle-{train_sentences}", "int8", "cpu", threads, max_batch_tokens=budget
-        ),
+        "onnx fp32": OnnxTagger(bundle, "fp32", "cpu", threads, max_batch_tokens=budget),
+        "onnx int8": OnnxTagger(bundle, "int8", "cpu", threads, max_batch_tokens=budget),
     }
     test = read_jsonl(CONLL / "test.jsonl")
     texts = [x.text for x in test[:throughput_sentences]]

