@@ -57,43 +57,29 @@ def merge_windows(
     return merged
 
 
-def _units(encoded: EncodedText, aggregation: Aggregation) -> list[np.ndarray]:
-    """Groups of content-token indices decoded as one unit."""
-    content = np.flatnonzero(encoded.has_content)
-    if aggregation == "token" or len(content) == 0:
-        return [np.array([i]) for i in content]
+def _unit_starts(encoded: EncodedText, content: np.ndarray, aggregation: Aggregation) -> np.ndarray:
+    """Positions in ``content`` where a unit (a sub-word, or a tokenizer word) starts."""
+    if aggregation == "token":
+        return np.arange(len(content))
     words = encoded.word_ids[content]
-    boundaries = np.flatnonzero((words[1:] != words[:-1]) | (words[1:] < 0)) + 1
-    return np.split(content, boundaries)
+    breaks = np.flatnonzero((words[1:] != words[:-1]) | (words[1:] < 0)) + 1
+    return np.concatenate([[0], breaks]).astype(np.int64)
 
 
-def _reduce(probs: np.ndarray, unit: np.ndarray, aggregation: Aggregation) -> np.ndarray:
+def _unit_distributions(
+    probs: np.ndarray, starts: np.ndarray, aggregation: Aggregation
+) -> np.ndarray:
+    """One tag distribution per unit (``probs`` holds content tokens only)."""
     if aggregation == "average":
-        return probs[unit].mean(axis=0)
+        sizes = np.diff(np.append(starts, len(probs)))
+        return np.add.reduceat(probs, starts, axis=0) / sizes[:, None]
     if aggregation == "max":
-        return probs[unit[np.argmax(probs[unit].max(axis=1))]]
-    return probs[unit[0]]
-
-
-def _unit_tag(
-    probs: np.ndarray, unit: np.ndarray, label_set: LabelSet, aggregation: Aggregation
-) -> tuple[str | None, bool, float]:
-    """(type or None for O, whether the unit begins an entity, probability mass of the type).
-
-    The type is chosen on B+I mass, so B/I hesitation cannot hide an entity;
-    B versus I is read from the unit's first sub-word, so two adjacent entities
-    of one type stay apart even when a word's later sub-words say ``I``.
-    """
-    distribution = _reduce(probs, unit, aggregation)
-    begin, inside = distribution[1::2], distribution[2::2]
-    masses = np.concatenate([distribution[:1], begin + inside])
-    best = int(np.argmax(masses))
-    if best == 0:
-        return None, False, float(masses[0])
-    label = label_set.entity_types[best - 1]
-    first = probs[unit[0]]
-    begins = first[label_set.begin_id(label)] >= first[label_set.inside_id(label)]
-    return label, bool(begins), float(masses[best])
+        peak = probs.max(axis=1)
+        sizes = np.diff(np.append(starts, len(probs)))
+        unit_peak = np.repeat(np.maximum.reduceat(peak, starts), sizes)
+        candidates = np.flatnonzero(peak == unit_peak)
+        return probs[candidates[np.searchsorted(candidates, starts)]]
+    return probs[starts]
 
 
 def decode_entities(
@@ -103,24 +89,47 @@ def decode_entities(
     aggregation: Aggregation = "average",
     threshold: float = 0.0,
 ) -> list[Entity]:
-    """Lenient BIO decoding: ``I-X`` after anything but ``X`` opens a new entity."""
+    """Lenient BIO decoding: ``I-X`` after anything but ``X`` opens a new entity.
+
+    Per unit, the type is chosen on B+I mass, so B/I hesitation cannot hide an
+    entity; B versus I is read from the unit's first sub-word, so two adjacent
+    entities of one type stay apart even when a word's later sub-words say ``I``.
+    """
+    content = np.flatnonzero(encoded.has_content)
+    if len(content) == 0:
+        return []
+    starts = _unit_starts(encoded, content, aggregation)
+    firsts = content[starts]
+    lasts = content[np.append(starts[1:], len(content)) - 1]
+    distribution = _unit_distributions(probs[content], starts, aggregation)
+    masses = np.concatenate([distribution[:, :1], distribution[:, 1::2] + distribution[:, 2::2]], 1)
+    best = masses.argmax(axis=1)
+    rows = np.arange(len(best))
+    type_mass = masses[rows, best]
+    first_probs = probs[firsts]
+    begins = first_probs[rows, 2 * best - 1] >= first_probs[rows, 2 * best]
+
     entities: list[Entity] = []
     label, start, end, scores = None, 0, 0, []
 
     def close() -> None:
-        score = float(np.mean(scores)) if scores else 0.0
+        score = sum(scores) / len(scores) if scores else 0.0
         if label is not None and score >= threshold:
             entities.append(Entity(start, end, encoded.text[start:end], label, score))
 
-    for unit in _units(encoded, aggregation):
-        unit_label, begins, mass = _unit_tag(probs, unit, label_set, aggregation)
-        if unit_label is not None and not begins and unit_label == label:
-            end = int(encoded.offsets[unit[-1], 1])
+    starts_chars = encoded.offsets[firsts, 0].tolist()
+    ends_chars = encoded.offsets[lasts, 1].tolist()
+    for unit, (kind, begin, mass) in enumerate(
+        zip(best.tolist(), begins.tolist(), type_mass.tolist(), strict=True)
+    ):
+        unit_label = label_set.entity_types[kind - 1] if kind else None
+        if unit_label is not None and not begin and unit_label == label:
+            end = ends_chars[unit]
             scores.append(mass)
             continue
         close()
         label, scores = unit_label, [mass]
-        start, end = int(encoded.offsets[unit[0], 0]), int(encoded.offsets[unit[-1], 1])
+        start, end = starts_chars[unit], ends_chars[unit]
     close()
     return entities
 
