@@ -40,14 +40,8 @@ def build_and_publish(
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=registry.bundles_dir))
     try:
         checkpoint = work / "checkpoint"
-        info = {
-            "config": config.model_dump(),
-            "base_model": backbone,
-            "data": {"train_examples": len(train), "dev_examples": len(dev or [])},
-            "alignment": result.alignment.to_dict(),
-            "history": result.history,
-            "dev_metrics": result.dev_report.to_dict() if result.dev_report else None,
-        }
+        data = {"train_examples": len(train), "dev_examples": len(dev or [])}
+        info = result.training_info(config, backbone, data)
         save_checkpoint(checkpoint, result.model, load_fast_tokenizer(backbone), info)
         target = registry.bundle_path(name, version)
         write_bundle(

@@ -147,20 +147,12 @@ def finetune(
     train_examples = read_examples(train)
     dev_examples = read_examples(dev) if dev else None
     result = run_finetune(base, train_examples, config, dev=dev_examples)
-    info = {
-        "config": config.model_dump(),
-        "base_model": backbone or get_settings().backbone,
-        "data": {
-            "train": str(train),
-            "train_examples": len(train_examples),
-            "dev": str(dev) if dev else None,
-        },
-        "alignment": result.alignment.to_dict(),
-        "epochs_run": result.epochs_run,
-        "best_epoch": result.best_epoch,
-        "history": result.history,
-        "dev_metrics": result.dev_report.to_dict() if result.dev_report else None,
+    data = {
+        "train": str(train),
+        "train_examples": len(train_examples),
+        "dev": str(dev) if dev else None,
     }
+    info = result.training_info(config, backbone or get_settings().backbone, data)
     save_checkpoint(out, result.model, load_fast_tokenizer(base), info)
     typer.echo(f"checkpoint written to {out}")
 

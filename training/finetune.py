@@ -62,6 +62,19 @@ class FinetuneResult:
     dev_report: EntityReport | None = None
     history: list[dict] = field(default_factory=list)
 
+    def training_info(self, config: FinetuneConfig, base_model: str, data: dict) -> dict:
+        """What a checkpoint's training.json records (and a bundle manifest carries on)."""
+        return {
+            "config": config.model_dump(),
+            "base_model": base_model,
+            "data": data,
+            "alignment": self.alignment.to_dict(),
+            "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
+            "history": self.history,
+            "dev_metrics": self.dev_report.to_dict() if self.dev_report else None,
+        }
+
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
