@@ -7,7 +7,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -132,17 +132,9 @@ def finetune(
     progress = tqdm(range(1, config.epochs + 1), desc="fine-tune", disable=not show_progress)
     epoch = 0
     for epoch in progress:
-        model.train()
-        losses = []
-        for batch in shuffled_batches(windows, config.batch_size, encoder.pad_id, generator):
-            loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(loss.item())
-        record = {"epoch": epoch, "loss": float(np.mean(losses))}
+        batches = shuffled_batches(windows, config.batch_size, encoder.pad_id, generator)
+        loss = _train_epoch(model, batches, optimizer, scheduler, device)
+        record = {"epoch": epoch, "loss": loss}
         if dev:
             model.eval()
             report = evaluate_pipeline(torch_pipeline(model, encoder, config.aggregation), dev)
@@ -169,6 +161,27 @@ def finetune(
         dev_report=dev_report,
         history=history,
     )
+
+
+def _train_epoch(
+    model: NunerTagger,
+    batches: Iterator[dict[str, torch.Tensor]],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    device: torch.device,
+) -> float:
+    """One pass over the shuffled batches; returns the mean loss."""
+    model.train()
+    losses = []
+    for batch in batches:
+        loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+    return float(np.mean(losses))
 
 
 def _optimizer(model: NunerTagger, config: FinetuneConfig) -> torch.optim.Optimizer:
