@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import JSON, DateTime, String, create_engine, delete, event, select, text
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy import JSON, DateTime, String, delete, select, text
+from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
+from app.db import Base, make_engine
 from nuner.bundle import verify_bundle
 
 
@@ -31,10 +31,6 @@ class TaggerNotFound(RegistryError):
 
 class VersionConflict(RegistryError):
     code = "version_conflict"
-
-
-class Base(DeclarativeBase):
-    pass
 
 
 class VersionRow(Base):
@@ -81,25 +77,8 @@ class TaggerVersion:
         )
 
 
-def make_engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(connection, _record) -> None:
-            cursor = connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
 class Registry:
     def __init__(self, database_url: str, bundles_dir: Path) -> None:
-        if database_url.startswith("sqlite:///"):
-            Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(database_url)
         Base.metadata.create_all(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
