@@ -15,13 +15,17 @@ class AliasResolver:
         self.ttl = ttl_seconds
         self._cache: dict[str, tuple[float, TaggerVersion]] = {}
 
-    def resolve(self, reference: str) -> TaggerVersion:
-        now = time.monotonic()
+    def cached(self, reference: str) -> TaggerVersion | None:
+        """A fresh answer without touching the database, or None."""
         hit = self._cache.get(reference)
-        if hit is not None and now - hit[0] < self.ttl and hit[1].path.exists():
+        if hit is not None and time.monotonic() - hit[0] < self.ttl:
             return hit[1]
+        return None
+
+    def resolve(self, reference: str) -> TaggerVersion:
+        """Ask the registry (blocking: call it from a worker thread)."""
         version = self.registry.resolve(reference)
-        self._cache[reference] = (now, version)
+        self._cache[reference] = (time.monotonic(), version)
         return version
 
     def invalidate(self) -> None:

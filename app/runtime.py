@@ -40,6 +40,10 @@ class TaggerCache:
         self._loaded: OrderedDict[str, OnnxTagger] = OrderedDict()
         self._lock = threading.Lock()
 
+    def peek(self, version: TaggerVersion) -> OnnxTagger | None:
+        """The loaded tagger, if it is loaded (no lock, no I/O)."""
+        return self._loaded.get(version.ref)
+
     def get(self, version: TaggerVersion) -> OnnxTagger:
         with self._lock:
             if version.ref in self._loaded:
@@ -52,6 +56,7 @@ class TaggerCache:
                 device=self.settings.device,
                 threads=self.settings.num_threads,
                 max_batch_tokens=self.settings.batch_max_tokens,
+                spinning=self.settings.ort_spinning,
             )
             self.metrics.model_load_seconds.observe(time.perf_counter() - started)
             self.metrics.model_loads.inc()

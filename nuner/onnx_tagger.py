@@ -28,7 +28,9 @@ CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
 PREFERRED_VARIANT = {CUDA: "fp16", CPU: "int8"}
 
 
-def session_options(threads: int | None):
+def session_options(threads: int | None, spinning: bool = True):
+    """``spinning=False`` stops ORT's idle threads from busy-waiting between
+    batches, which a server needs so its event loop gets the CPU."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -36,6 +38,8 @@ def session_options(threads: int | None):
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 
@@ -45,15 +49,16 @@ def cuda_offered() -> bool:
     return CUDA in ort.get_available_providers()
 
 
-def open_session(model_path: Path, provider: str, threads: int | None = None):
+def open_session(
+    model_path: Path, provider: str, threads: int | None = None, spinning: bool = True
+):
     """An InferenceSession on ``provider``; raises BundleError if it does not run there."""
     import onnxruntime as ort
 
     providers = [CUDA, CPU] if provider == CUDA else [CPU]
+    options = session_options(threads, spinning)
     try:
-        session = ort.InferenceSession(
-            str(model_path), session_options(threads), providers=providers
-        )
+        session = ort.InferenceSession(str(model_path), options, providers=providers)
     except Exception as error:  # ORT raises its own exception types
         raise BundleError(f"cannot open {model_path.name} on {provider}: {error}") from error
     if session.get_providers()[0] != provider:
@@ -92,9 +97,11 @@ class OnnxTagger:
         threads: int | None = None,
         max_batch_tokens: int = 8192,
         aggregation: Aggregation | None = None,
+        spinning: bool = True,
     ) -> None:
         self.directory = Path(directory)
         self.manifest = verify_bundle(self.directory)
+        self.spinning = spinning
         self.session, self.provider, self.variant = self._open(variant, device, threads)
         encoder = TextEncoder.from_file(
             self.directory / TOKENIZER,
@@ -116,14 +123,14 @@ class OnnxTagger:
             chosen = choose_variant(self.manifest, variant, CUDA)
             try:
                 path = self.directory / VARIANT_FILES[chosen]
-                return open_session(path, CUDA, threads), CUDA, chosen
+                return open_session(path, CUDA, threads, self.spinning), CUDA, chosen
             except BundleError as error:
                 if device == "cuda":
                     raise
                 logger.warning("CUDA unusable, falling back to CPU: %s", error)
         chosen = choose_variant(self.manifest, variant, CPU)
         path = self.directory / VARIANT_FILES[chosen]
-        return open_session(path, CPU, threads), CPU, chosen
+        return open_session(path, CPU, threads, self.spinning), CPU, chosen
 
     @property
     def labels(self) -> list[str]:

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     variant: Literal["auto", "fp32", "int8", "fp16"] = Field(
         default="auto", description="Bundle variant: auto = int8 on CPU, fp16 on CUDA, if present."
     )
+    ort_spinning: bool = Field(
+        default=False, description="Let ONNX Runtime threads busy-wait between batches."
+    )
     loaded_taggers: int = Field(default=4, ge=1, description="LRU size of loaded bundles.")
     warmup_taggers: list[str] = Field(
         default_factory=list, description="Taggers loaded before /readyz turns ready."

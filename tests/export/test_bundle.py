@@ -111,10 +111,10 @@ def test_cuda_is_used_only_when_a_session_really_runs_there(bundle, monkeypatch)
     monkeypatch.setattr(onnx_tagger, "cuda_offered", lambda: True)
     real_open = onnx_tagger.open_session
 
-    def failing_cuda(path, provider, threads=None):
+    def failing_cuda(path, provider, threads=None, spinning=True):
         if provider == onnx_tagger.CUDA:
             raise BundleError("CUDAExecutionProvider did not initialise")
-        return real_open(path, provider, threads)
+        return real_open(path, provider, threads, spinning)
 
     monkeypatch.setattr(onnx_tagger, "open_session", failing_cuda)
     tagger = OnnxTagger(bundle)

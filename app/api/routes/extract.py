@@ -66,8 +66,9 @@ async def extract(
     split into overlapping windows and merged; nothing is truncated."""
     texts = body.all_texts
     check_texts(texts, settings.max_text_chars, settings.max_batch_texts)
-    version = await asyncio.to_thread(resolver.resolve, body.tagger)
-    tagger = await asyncio.to_thread(cache.get, version)
+    # fast paths stay on the event loop; database and disk work go to a thread
+    version = resolver.cached(body.tagger) or await asyncio.to_thread(resolver.resolve, body.tagger)
+    tagger = cache.peek(version) or await asyncio.to_thread(cache.get, version)
     results = await batcher.submit(version.ref, tagger, texts, body.threshold)
     if body.text is not None:
         return ExtractResponse(tagger=version.ref, entities=to_out(results[0]))
