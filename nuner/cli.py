@@ -35,6 +35,11 @@ Epochs = Annotated[int, typer.Option(help="Maximum epochs.")]
 BatchSize = Annotated[int, typer.Option(help="Windows per batch.")]
 MaxLength = Annotated[int, typer.Option(help="Tokens per window (special tokens included).")]
 Threads = Annotated[int | None, typer.Option(help="CPU threads for torch.")]
+MaxF1Drop = Annotated[float, typer.Option(help="Refuse a variant above this F1 drop, points.")]
+MaxDisagreement = Annotated[
+    float, typer.Option(help="Refuse a variant above this share of differing token labels.")
+]
+Licences = Annotated[list[str] | None, typer.Option(help="Licence of the training data (repeat).")]
 
 
 def _finetune_config(
@@ -244,13 +249,9 @@ def export(
         typer.Option(help="Labelled sentences to verify on (default: the checkpoint's dev/train)."),
     ] = None,
     verify_samples: Annotated[int, typer.Option(help="Sentences used to verify.")] = 200,
-    max_f1_drop: Annotated[float, typer.Option(help="Refuse above this F1 drop, points.")] = 0.5,
-    max_disagreement: Annotated[
-        float, typer.Option(help="Refuse above this share of differing token labels.")
-    ] = 0.01,
-    licence: Annotated[
-        list[str] | None, typer.Option(help="Licence of the training data (repeat).")
-    ] = None,
+    max_f1_drop: MaxF1Drop = 0.5,
+    max_disagreement: MaxDisagreement = 0.01,
+    licence: Licences = None,
     threads: Threads = None,
 ) -> None:
     """Export a checkpoint to a verified ONNX tagger bundle (fp32, optional int8/fp16)."""
@@ -344,13 +345,16 @@ def create_tagger(
     lr: LearningRate = 2e-4,
     epochs: Epochs = 30,
     batch_size: BatchSize = 8,
-    licence: Annotated[list[str] | None, typer.Option(help="Data licence (repeat).")] = None,
+    max_f1_drop: MaxF1Drop = 0.5,
+    max_disagreement: MaxDisagreement = 0.01,
+    licence: Licences = None,
     threads: Threads = None,
 ) -> None:
     """Fine-tune, export (fp32 + int8, verified) and publish a tagger in one step."""
     _prepare_torch(threads)
     from app.registry import Registry
     from app.tagger_builder import build_and_publish
+    from export.verify import Tolerances
 
     settings = get_settings()
     registry = Registry(settings.resolved_database_url, settings.resolved_bundles_dir)
@@ -362,6 +366,9 @@ def create_tagger(
         read_examples(train),
         config,
         dev=read_examples(dev) if dev else None,
+        tolerances=Tolerances(
+            max_f1_drop_points=max_f1_drop, max_label_disagreement=max_disagreement
+        ),
         licences=licence or [],
     )
     typer.echo(f"published {version.ref}")

@@ -1,0 +1,50 @@
+"""`nuner create-tagger`: fine-tune + export + publish, twice, into a fresh store."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from app.registry import Registry
+from nuner.bundle import verify_bundle
+from nuner.cli import app
+from nuner.datasets import read_jsonl, write_jsonl
+from nuner.settings import get_settings
+from tests.conftest import dataset_path
+from training.sampling import sample_k_2k
+
+
+def test_create_tagger_publishes_new_versions(tiny_bert_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("NUNER_HOME", str(tmp_path / "home"))
+    get_settings.cache_clear()
+    train = tmp_path / "train.jsonl"
+    write_jsonl(train, sample_k_2k(read_jsonl(dataset_path("conll2003", "train")), 2, seed=0))
+    arguments = [
+        "create-tagger",
+        "demo",
+        "--train",
+        str(train),
+        "--backbone",
+        str(tiny_bert_dir),
+        "--epochs",
+        "2",
+        "--lr",
+        "1e-3",
+    ]
+    try:
+        for expected in ("demo@1", "demo@2"):
+            result = CliRunner().invoke(app, arguments)
+            assert result.exit_code == 0, result.output
+            assert f"published {expected}" in result.output
+        settings = get_settings()
+        registry = Registry(settings.resolved_database_url, settings.resolved_bundles_dir)
+        latest = registry.resolve("demo")
+        assert latest.ref == "demo@2"
+        manifest = verify_bundle(latest.path)
+        assert set(manifest.variants) == {"fp32", "int8"}
+        assert manifest.training["data"]["train_examples"] == len(read_jsonl(train))
+        leftovers = [
+            p.name for p in settings.resolved_bundles_dir.iterdir() if p.name.startswith(".")
+        ]
+        assert leftovers == []  # build directories cleaned up
+    finally:
+        get_settings.cache_clear()
