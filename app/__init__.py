@@ -1,1 +1,1 @@
-"""The FastAPI extraction service and fine-tune worker (issues 4 and 5; not built yet)."""
+"""The FastAPI extraction service: routes, batching, registry (see docs/service.md)."""

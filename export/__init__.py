@@ -1,1 +1,1 @@
-"""Checkpoint -> verified ONNX tagger bundles (issue 3; not built yet)."""
+"""Checkpoint -> verified ONNX tagger bundles (see docs/bundles.md)."""
