@@ -32,10 +32,7 @@ from bench.common import CONLL, DOCS, conll_tagger
 from nuner.datasets import read_jsonl
 from nuner.inference import TaggerPipeline
 from nuner.onnx_tagger import OnnxTagger
-from training.checkpoint import (
-    load_checkpoint,
-    text_encoder_for,
-)
+from training.checkpoint import load_checkpoint, window_encoder
 from training.metrics import entity_scores
 from training.predict import torch_pipeline
 
@@ -81,7 +78,7 @@ def main(
     torch.set_num_threads(threads)
     checkpoint, bundle = conll_tagger(train_sentences, threads)
     model, tokenizer, _ = load_checkpoint(checkpoint)
-    encoder = text_encoder_for(tokenizer, model.config.window_length, model.config.window_stride)
+    encoder = window_encoder(model, tokenizer)
     budget = batch * model.config.window_length
     engines: dict[str, TaggerPipeline | OnnxTagger] = {
         "torch eager": torch_pipeline(model, encoder, max_batch_tokens=budget),

@@ -33,7 +33,7 @@ from nuner.inference import TaggerPipeline
 from nuner.labels import LabelSet
 from nuner.onnx_tagger import CPU, CUDA, cuda_offered, open_session, session_logits_fn
 from nuner.types import Example
-from training.checkpoint import load_checkpoint, text_encoder_for
+from training.checkpoint import load_checkpoint, window_encoder
 from training.predict import torch_logits_fn
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -106,7 +106,7 @@ def _build(
 ) -> Manifest:
     model, tokenizer, info = load_checkpoint(checkpoint)
     config = model.config
-    encoder = text_encoder_for(tokenizer, config.window_length, config.window_stride)
+    encoder = window_encoder(model, tokenizer)
     label_set = LabelSet.from_tags(config.tags)
     aggregation = info.get("config", {}).get("aggregation", "average")
     reference = TaggerPipeline(encoder, label_set, torch_logits_fn(model), aggregation=aggregation)

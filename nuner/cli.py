@@ -222,14 +222,11 @@ def evaluate(
 
 
 def _score_checkpoint(dataset: Path, checkpoint: Path, split: str, max_eval, out: Path) -> None:
-    from training.checkpoint import load_checkpoint, text_encoder_for
     from training.fewshot import evaluation_split
-    from training.predict import evaluate_pipeline, torch_pipeline
+    from training.predict import evaluate_pipeline, load_pipeline
 
-    model, tokenizer, _ = load_checkpoint(checkpoint)
     _, examples = evaluation_split(dataset, split)
-    encoder = text_encoder_for(tokenizer, model.config.window_length, model.config.window_stride)
-    report = evaluate_pipeline(torch_pipeline(model, encoder), examples[:max_eval])
+    report = evaluate_pipeline(load_pipeline(checkpoint), examples[:max_eval])
     (out / "scores.json").write_text(json.dumps(report.to_dict(), indent=2))
     typer.echo(json.dumps(report.to_dict()["micro"], indent=2))
 
@@ -382,12 +379,9 @@ def _load_tagger(path: Path, threads: int | None):
 
         return OnnxTagger(path, threads=threads)
     _prepare_torch(threads)
-    from training.checkpoint import load_checkpoint, text_encoder_for
-    from training.predict import torch_pipeline
+    from training.predict import load_pipeline
 
-    model, tokenizer, _ = load_checkpoint(path)
-    encoder = text_encoder_for(tokenizer, model.config.window_length, model.config.window_stride)
-    return torch_pipeline(model, encoder)
+    return load_pipeline(path)
 
 
 def main() -> None:

@@ -43,6 +43,11 @@ def text_encoder_for(
     return TextEncoder(tokenizer.backend_tokenizer, max_length=max_length, stride=stride)
 
 
+def window_encoder(model: NunerTagger, tokenizer: PreTrainedTokenizerFast) -> TextEncoder:
+    """The encoder that windows text as the checkpoint was trained to see it."""
+    return text_encoder_for(tokenizer, model.config.window_length, model.config.window_stride)
+
+
 def save_checkpoint(
     directory: str | Path,
     model: NunerTagger,

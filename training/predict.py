@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -11,7 +12,7 @@ from nuner.decoding import Aggregation
 from nuner.encoding import TextEncoder
 from nuner.inference import LogitsFn, TaggerPipeline
 from nuner.types import Example, Span
-from training.checkpoint import label_set_of
+from training.checkpoint import label_set_of, load_checkpoint, window_encoder
 from training.metrics import EntityReport, entity_scores
 from training.model import NunerTagger
 
@@ -39,6 +40,13 @@ def torch_pipeline(
     return TaggerPipeline(
         encoder, label_set_of(model), torch_logits_fn(model), max_batch_tokens, aggregation
     )
+
+
+def load_pipeline(directory: str | Path, max_batch_tokens: int = 8192) -> TaggerPipeline:
+    """A checkpoint directory as a pipeline, windowed and decoded as it was trained."""
+    model, tokenizer, info = load_checkpoint(directory)
+    aggregation = info.get("config", {}).get("aggregation", "average")
+    return torch_pipeline(model, window_encoder(model, tokenizer), aggregation, max_batch_tokens)
 
 
 def predict_spans(pipeline: TaggerPipeline, texts: Sequence[str]) -> list[list[Span]]:

@@ -16,13 +16,11 @@ from nuner.datasets import read_jsonl
 from nuner.onnx_tagger import OnnxTagger
 from tests.conftest import dataset_path
 from training.checkpoint import (
-    load_checkpoint,
     load_fast_tokenizer,
     save_checkpoint,
-    text_encoder_for,
 )
 from training.finetune import FinetuneConfig, finetune
-from training.predict import torch_pipeline
+from training.predict import load_pipeline
 from training.sampling import sample_k_2k
 
 LOOSE = Tolerances(max_f1_drop_points=10, max_label_disagreement=0.1)
@@ -91,9 +89,7 @@ def test_bundle_has_every_variant_verified_and_hashed(bundle):
 def test_onnx_predictions_equal_the_checkpoint(bundle, checkpoint):
     texts = [e.text for e in read_jsonl(dataset_path("conll2003", "test"))[:80]]
     texts.append("  Long\ttext  " * 60)  # several windows at max_length 64
-    model, tokenizer, _ = load_checkpoint(checkpoint)
-    encoder = text_encoder_for(tokenizer, model.config.window_length, model.config.window_stride)
-    expected = torch_pipeline(model, encoder)(texts)
+    expected = load_pipeline(checkpoint)(texts)
     actual = OnnxTagger(bundle, variant="fp32", threads=1)(texts)
     assert [[e.span for e in r] for r in actual] == [[e.span for e in r] for r in expected]
     scores = [(a.score, b.score) for ra, rb in zip(actual, expected) for a, b in zip(ra, rb)]

@@ -8,14 +8,13 @@ import torch
 from nuner.datasets import read_jsonl
 from tests.conftest import DATASETS, dataset_path
 from training.checkpoint import (
-    load_checkpoint,
     load_fast_tokenizer,
     save_checkpoint,
     text_encoder_for,
 )
 from training.fewshot import run_fewshot, summarize
 from training.finetune import FinetuneConfig, finetune
-from training.predict import evaluate_pipeline, torch_pipeline
+from training.predict import evaluate_pipeline, load_pipeline, torch_pipeline
 from training.sampling import sample_k_2k
 
 FAST = FinetuneConfig(epochs=25, learning_rate=3e-3, batch_size=4, max_length=64)
@@ -34,9 +33,7 @@ def test_tiny_tagger_learns_its_training_sentences(
     result = finetune(backbone, conll_sample, FAST, show_progress=False)
     assert result.history[-1]["loss"] < result.history[0]["loss"] / 3
     save_checkpoint(tmp_path / "ckpt", result.model, load_fast_tokenizer(backbone), {})
-    model, tokenizer, _ = load_checkpoint(tmp_path / "ckpt")
-    encoder = text_encoder_for(tokenizer, model.config.window_length, model.config.window_stride)
-    report = evaluate_pipeline(torch_pipeline(model, encoder), conll_sample)
+    report = evaluate_pipeline(load_pipeline(tmp_path / "ckpt"), conll_sample)
     assert report.micro.f1 > 0.6, report.micro
 
 
