@@ -33,8 +33,7 @@ from nuner.datasets import read_jsonl
 from nuner.inference import TaggerPipeline
 from nuner.onnx_tagger import OnnxTagger
 from training.checkpoint import load_checkpoint, window_encoder
-from training.metrics import entity_scores
-from training.predict import torch_pipeline
+from training.predict import evaluate_pipeline, torch_pipeline
 
 
 def sentences_per_second(pipeline, texts: list[str], batch: int) -> float:
@@ -42,11 +41,6 @@ def sentences_per_second(pipeline, texts: list[str], batch: int) -> float:
     for start in range(0, len(texts), batch):
         pipeline(texts[start : start + batch])
     return len(texts) / (time.perf_counter() - started)
-
-
-def f1(pipeline, examples) -> float:
-    predicted = [[e.span for e in r] for r in pipeline([x.text for x in examples])]
-    return entity_scores([x.spans for x in examples], predicted).micro.f1
 
 
 def plot(results: dict, path: Path) -> None:
@@ -97,7 +91,7 @@ def main(
             runs[name].append(value)
             ratios[name].append(value / measured["torch eager"])
         typer.echo(f"repeat {repeat}: " + ", ".join(f"{n} {v:.1f}/s" for n, v in measured.items()))
-    scores = {name: f1(engine, test) for name, engine in engines.items()}
+    scores = {name: evaluate_pipeline(engine, test).micro.f1 for name, engine in engines.items()}
     results = {
         "batch": batch,
         "threads": threads,

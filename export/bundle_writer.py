@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from export.convert import CONVERTERS, export_fp32
-from export.verify import Tolerances, VerificationReport, verify_variant
+from export.verify import Reference, Tolerances, VerificationReport, verify_variant
 from nuner.bundle import (
     FORMAT_VERSION,
     MANIFEST,
@@ -109,7 +109,10 @@ def _build(
     encoder = window_encoder(model, tokenizer)
     label_set = LabelSet.from_tags(config.tags)
     aggregation = info.get("config", {}).get("aggregation", "average")
-    reference = TaggerPipeline(encoder, label_set, torch_logits_fn(model), aggregation=aggregation)
+    reference = Reference.compute(
+        TaggerPipeline(encoder, label_set, torch_logits_fn(model), aggregation=aggregation),
+        examples,
+    )
 
     shutil.copyfile(checkpoint / TOKENIZER, staging / TOKENIZER)
     export_fp32(model, staging / VARIANT_FILES["fp32"])
@@ -123,7 +126,7 @@ def _build(
         candidate = TaggerPipeline(
             encoder, label_set, session_logits_fn(session), aggregation=aggregation
         )
-        report = verify_variant(variant, reference, candidate, examples, tolerances)
+        report = verify_variant(variant, reference, candidate, tolerances)
         if not report.passed:
             raise ExportRefused(report)
         records[variant] = VariantInfo(

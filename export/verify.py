@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from nuner.encoding import TextEncoder, pad_batch
 from nuner.inference import LogitsFn, TaggerPipeline, batches_by_token_budget
 from nuner.types import Example
-from training.metrics import entity_scores
+from training.predict import evaluate_pipeline
 
 
 class Tolerances(BaseModel):
@@ -40,20 +40,52 @@ class VerificationReport:
         return asdict(self)
 
 
-def compare_logits(
-    encoder: TextEncoder, texts: Sequence[str], reference: LogitsFn, candidate: LogitsFn
-) -> tuple[float, float, int]:
-    """Max |logit difference| and argmax agreement over real (non-special) tokens."""
+@dataclass(frozen=True)
+class VerificationBatch:
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+    real: np.ndarray  # True at real (non-special, non-padding) token positions
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The torch checkpoint's answers on the verification sentences: computed once,
+    then compared with every variant."""
+
+    examples: Sequence[Example]
+    batches: list[VerificationBatch]
+    logits: list[np.ndarray]
+    f1: float
+
+    @classmethod
+    def compute(cls, pipeline: TaggerPipeline, examples: Sequence[Example]) -> Reference:
+        batches = verification_batches(pipeline.encoder, [e.text for e in examples])
+        logits = [
+            np.asarray(pipeline.logits_fn(b.input_ids, b.attention_mask), np.float32)
+            for b in batches
+        ]
+        return cls(examples, batches, logits, evaluate_pipeline(pipeline, examples).micro.f1)
+
+
+def verification_batches(encoder: TextEncoder, texts: Sequence[str]) -> list[VerificationBatch]:
     windows = [w for i, t in enumerate(texts) for w in encoder.windows(encoder.encode(t), i)]
-    max_diff, agree, total = 0.0, 0, 0
+    batches = []
     for batch in batches_by_token_budget(windows, 4096):
         input_ids, attention_mask = pad_batch([windows[i] for i in batch], encoder.pad_id)
-        expected = np.asarray(reference(input_ids, attention_mask), np.float32)
-        actual = np.asarray(candidate(input_ids, attention_mask), np.float32)
         real = np.zeros(input_ids.shape, dtype=bool)
         for row, index in enumerate(batch):
             positions = windows[index].token_index >= 0
             real[row, : len(positions)] = positions
+        batches.append(VerificationBatch(input_ids, attention_mask, real))
+    return batches
+
+
+def compare_logits(reference: Reference, candidate: LogitsFn) -> tuple[float, float, int]:
+    """Max |logit difference| and argmax agreement over real (non-special) tokens."""
+    max_diff, agree, total = 0.0, 0, 0
+    for batch, expected in zip(reference.batches, reference.logits, strict=True):
+        actual = np.asarray(candidate(batch.input_ids, batch.attention_mask), np.float32)
+        real = batch.real
         max_diff = max(max_diff, float(np.abs(expected - actual)[real].max(initial=0.0)))
         agree += int((expected.argmax(-1) == actual.argmax(-1))[real].sum())
         total += int(real.sum())
@@ -61,20 +93,11 @@ def compare_logits(
 
 
 def verify_variant(
-    variant: str,
-    reference: TaggerPipeline,
-    candidate: TaggerPipeline,
-    examples: Sequence[Example],
-    tolerances: Tolerances,
+    variant: str, reference: Reference, candidate: TaggerPipeline, tolerances: Tolerances
 ) -> VerificationReport:
-    texts = [e.text for e in examples]
-    max_diff, agreement, tokens = compare_logits(
-        reference.encoder, texts, reference.logits_fn, candidate.logits_fn
-    )
-    gold = [e.spans for e in examples]
-    f1_reference = entity_scores(gold, [[x.span for x in r] for r in reference(texts)]).micro.f1
-    f1_variant = entity_scores(gold, [[x.span for x in r] for r in candidate(texts)]).micro.f1
-    drop = 100 * (f1_reference - f1_variant)
+    max_diff, agreement, tokens = compare_logits(reference, candidate.logits_fn)
+    f1_variant = evaluate_pipeline(candidate, reference.examples).micro.f1
+    drop = 100 * (reference.f1 - f1_variant)
     reasons = []
     if drop > tolerances.max_f1_drop_points:
         reasons.append(f"entity F1 drops {drop:.2f} points (> {tolerances.max_f1_drop_points})")
@@ -85,11 +108,11 @@ def verify_variant(
         )
     return VerificationReport(
         variant=variant,
-        sentences=len(examples),
+        sentences=len(reference.examples),
         tokens=tokens,
         max_abs_logit_diff=max_diff,
         token_label_agreement=agreement,
-        f1_reference=f1_reference,
+        f1_reference=reference.f1,
         f1_variant=f1_variant,
         f1_drop_points=drop,
         passed=not reasons,
