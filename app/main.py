@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     metrics = ServiceMetrics()
-    registry = Registry(settings.resolved_database_url, settings.resolved_bundles_dir)
+    registry = Registry.from_settings(settings)
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.registry = registry

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
 from app.db import Base, make_engine
 from nuner.bundle import verify_bundle
+from nuner.settings import Settings
 
 
 class RegistryError(Exception):
@@ -85,6 +86,10 @@ class Registry:
         self.bundles_dir = bundles_dir
         self.bundles_dir.mkdir(parents=True, exist_ok=True)
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Registry:
+        return cls(settings.resolved_database_url, settings.resolved_bundles_dir)
+
     def ping(self) -> None:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -130,7 +135,7 @@ class Registry:
 
     # --- writing -----------------------------------------------------------
 
-    def publish(self, bundle: Path, move_alias: bool = True) -> TaggerVersion:
+    def publish(self, bundle: Path) -> TaggerVersion:
         """Copy a verified bundle into the store, record it, and point its alias at it."""
         manifest = verify_bundle(bundle)
         name, version = manifest.name, manifest.version
@@ -161,15 +166,8 @@ class Registry:
         )
         with self.sessions.begin() as session:
             session.add(row)
-            if move_alias:
-                session.merge(AliasRow(alias=name, name=name, version=version))
+            session.merge(AliasRow(alias=name, name=name, version=version))
         return TaggerVersion.from_row(row)
-
-    def set_alias(self, alias: str, reference: str) -> TaggerVersion:
-        target = self.resolve(reference)
-        with self.sessions.begin() as session:
-            session.merge(AliasRow(alias=alias, name=target.name, version=target.version))
-        return target
 
     def delete_version(self, name: str, version: str) -> None:
         with self.sessions.begin() as session:

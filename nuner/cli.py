@@ -327,8 +327,7 @@ def publish(
     """Copy a verified bundle into the store and point its alias at it."""
     from app.registry import Registry
 
-    settings = get_settings()
-    registry = Registry(settings.resolved_database_url, settings.resolved_bundles_dir)
+    registry = Registry.from_settings(get_settings())
     version = registry.publish(bundle)
     typer.echo(f"published {version.ref}")
 
@@ -353,8 +352,7 @@ def create_tagger(
     from app.tagger_builder import build_and_publish
     from export.verify import Tolerances
 
-    settings = get_settings()
-    registry = Registry(settings.resolved_database_url, settings.resolved_bundles_dir)
+    registry = Registry.from_settings(get_settings())
     config = _finetune_config("linear", "last", False, lr, epochs, batch_size)
     version = build_and_publish(
         registry,

@@ -36,7 +36,7 @@ def test_create_tagger_publishes_new_versions(tiny_bert_dir, tmp_path, monkeypat
             assert result.exit_code == 0, result.output
             assert f"published {expected}" in result.output
         settings = get_settings()
-        registry = Registry(settings.resolved_database_url, settings.resolved_bundles_dir)
+        registry = Registry.from_settings(settings)
         latest = registry.resolve("demo")
         assert latest.ref == "demo@2"
         manifest = verify_bundle(latest.path)
