@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,47 +31,64 @@ class Overloaded(Exception):
 
 
 class TaggerCache:
-    """Loaded bundles by ``name@version``, least recently used evicted first."""
+    """Loaded bundles by ``name@version``; the least recently used is evicted.
+
+    ``peek`` runs on the event loop without the lock (a load may hold it for a
+    second): it only stamps the time of use, which eviction then reads.
+    """
 
     def __init__(self, settings: Settings, metrics: ServiceMetrics) -> None:
         self.capacity = settings.loaded_taggers
         self.settings = settings
         self.metrics = metrics
-        self._loaded: OrderedDict[str, OnnxTagger] = OrderedDict()
+        self._loaded: dict[str, OnnxTagger] = {}
+        self._used: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def peek(self, version: TaggerVersion) -> OnnxTagger | None:
         """The loaded tagger, if it is loaded (no lock, no I/O)."""
-        return self._loaded.get(version.ref)
+        tagger = self._loaded.get(version.ref)
+        if tagger is not None:
+            self._used[version.ref] = time.monotonic()
+        return tagger
 
     def get(self, version: TaggerVersion) -> OnnxTagger:
         with self._lock:
-            if version.ref in self._loaded:
-                self._loaded.move_to_end(version.ref)
-                return self._loaded[version.ref]
-            started = time.perf_counter()
-            tagger = OnnxTagger(
-                version.path,
-                variant=self.settings.variant,
-                device=self.settings.device,
-                threads=self.settings.num_threads,
-                max_batch_tokens=self.settings.batch_max_tokens,
-                spinning=self.settings.ort_spinning,
-            )
-            self.metrics.model_load_seconds.observe(time.perf_counter() - started)
-            self.metrics.model_loads.inc()
-            self._loaded[version.ref] = tagger
+            tagger = self._loaded.get(version.ref)
+            if tagger is None:
+                tagger = self._loaded[version.ref] = self._load(version)
+            self._used[version.ref] = time.monotonic()
             while len(self._loaded) > self.capacity:
-                self._loaded.popitem(last=False)
-            self.metrics.loaded_models.set(len(self._loaded))
+                self._drop(min(self._loaded, key=lambda ref: self._used.get(ref, 0.0)))
             return tagger
 
-    def forget(self, prefix: str) -> None:
-        """Drop loaded versions of a deleted tagger (``name@``) or version (``name@v``)."""
+    def forget(self, name: str, version: str | None = None) -> None:
+        """Drop the loaded versions of a deleted tagger, or one deleted version."""
         with self._lock:
-            for ref in [r for r in self._loaded if r == prefix or r.startswith(prefix)]:
-                del self._loaded[ref]
-            self.metrics.loaded_models.set(len(self._loaded))
+            for ref in list(self._loaded):
+                ref_name, _, ref_version = ref.partition("@")
+                if ref_name == name and version in (None, ref_version):
+                    self._drop(ref)
+
+    def _load(self, version: TaggerVersion) -> OnnxTagger:
+        started = time.perf_counter()
+        tagger = OnnxTagger(
+            version.path,
+            variant=self.settings.variant,
+            device=self.settings.device,
+            threads=self.settings.num_threads,
+            max_batch_tokens=self.settings.batch_max_tokens,
+            spinning=self.settings.ort_spinning,
+        )
+        self.metrics.model_load_seconds.observe(time.perf_counter() - started)
+        self.metrics.model_loads.inc()
+        self.metrics.loaded_models.set(len(self._loaded) + 1)
+        return tagger
+
+    def _drop(self, ref: str) -> None:
+        del self._loaded[ref]
+        self._used.pop(ref, None)
+        self.metrics.loaded_models.set(len(self._loaded))
 
 
 @dataclass

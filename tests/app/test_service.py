@@ -223,6 +223,20 @@ async def test_lru_keeps_at_most_the_configured_number_loaded(settings, make_bun
     assert _metric(metrics, "nuner_loaded_taggers") == 1
 
 
+async def test_lru_evicts_the_least_recently_used_not_the_first_loaded(settings, make_bundle):
+    app = create_app(settings.model_copy(update={"loaded_taggers": 2}))
+    for version in ("1", "2", "3"):
+        app.state.registry.publish(make_bundle("conll", version))
+    async with running(app) as client:
+        # 1 and 2 load; 1 is used again; 3 loads and must evict 2, so 1 is still loaded
+        for reference in ("conll@1", "conll@2", "conll@1", "conll@3", "conll@1"):
+            response = await client.post("/v1/extract", json={"tagger": reference, "text": "a"})
+            assert response.status_code == 200
+        metrics = (await client.get("/metrics")).text
+    assert _metric(metrics, "nuner_model_loads_total") == 3
+    assert _metric(metrics, "nuner_loaded_taggers") == 2
+
+
 async def test_health_readiness_and_metrics(app, settings):
     async with running(app) as client:
         assert (await client.get("/healthz")).json() == {"status": "ok"}

@@ -70,7 +70,7 @@ async def delete_tagger(
     name: str, registry: RegistryDep, cache: CacheDep, resolver: ResolverDep
 ) -> Response:
     await asyncio.to_thread(registry.delete_tagger, name)
-    cache.forget(f"{name}@")
+    cache.forget(name)
     resolver.invalidate()
     return Response(status_code=204)
 
@@ -87,6 +87,6 @@ async def delete_version(
     if "@" in version or "/" in version:
         raise ApiError(422, "invalid_version", f"invalid version {version!r}")
     await asyncio.to_thread(registry.delete_version, name, version)
-    cache.forget(f"{name}@{version}")
+    cache.forget(name, version)
     resolver.invalidate()
     return Response(status_code=204)
