@@ -130,10 +130,6 @@ class Batcher:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="batcher")
 
-    @property
-    def pending_texts(self) -> int:
-        return self._pending_texts
-
     async def submit(
         self, ref: str, tagger: OnnxTagger, texts: Sequence[str], threshold: float
     ) -> list[list[Entity]]:

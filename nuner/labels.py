@@ -44,10 +44,3 @@ class LabelSet:
 
     def inside_id(self, entity_type: str) -> int:
         return self.begin_id(entity_type) + 1
-
-    def type_of(self, tag_id: int) -> str | None:
-        return None if tag_id == 0 else self.entity_types[(tag_id - 1) // 2]
-
-    @staticmethod
-    def is_begin(tag_id: int) -> bool:
-        return tag_id > 0 and tag_id % 2 == 1
