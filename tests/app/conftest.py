@@ -13,10 +13,7 @@ from export.bundle_writer import write_bundle
 from export.verify import Tolerances
 from nuner.datasets import read_jsonl
 from nuner.settings import Settings
-from tests.conftest import dataset_path
-from training.checkpoint import load_fast_tokenizer, save_checkpoint
-from training.finetune import FinetuneConfig, finetune
-from training.sampling import sample_k_2k
+from tests.conftest import dataset_path, train_tiny_checkpoint
 
 LOOSE = Tolerances(max_f1_drop_points=10, max_label_disagreement=0.1)
 
@@ -27,18 +24,9 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def tiny_checkpoint(tiny_bert_dir, tmp_path_factory) -> Path:
-    train = sample_k_2k(read_jsonl(dataset_path("conll2003", "train")), 3, seed=0)
-    config = FinetuneConfig(epochs=25, learning_rate=3e-3, batch_size=4, max_length=32, stride=8)
-    result = finetune(str(tiny_bert_dir), train, config, show_progress=False)
+def tiny_checkpoint(tiny_bert_dir, conll_sample, tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("app-ckpt") / "ckpt"
-    save_checkpoint(
-        directory,
-        result.model,
-        load_fast_tokenizer(str(tiny_bert_dir)),
-        {"config": config.model_dump()},
-    )
-    return directory
+    return train_tiny_checkpoint(str(tiny_bert_dir), conll_sample, directory, 32, stride=8)
 
 
 @pytest.fixture(scope="session")

@@ -14,21 +14,10 @@ from nuner.bundle import MANIFEST, BundleError, verify_bundle
 from nuner.cli import app
 from nuner.datasets import read_jsonl
 from nuner.onnx_tagger import OnnxTagger
-from tests.conftest import dataset_path
-from training.checkpoint import (
-    load_fast_tokenizer,
-    save_checkpoint,
-)
-from training.finetune import FinetuneConfig, finetune
+from tests.conftest import dataset_path, train_tiny_checkpoint
 from training.predict import load_pipeline
-from training.sampling import sample_k_2k
 
 LOOSE = Tolerances(max_f1_drop_points=10, max_label_disagreement=0.1)
-
-
-@pytest.fixture(scope="module")
-def conll_sample():
-    return sample_k_2k(read_jsonl(dataset_path("conll2003", "train")), 3, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +29,8 @@ def verification_sentences():
 def checkpoint(request, conll_sample, tmp_path_factory):
     """A tiny tagger trained for real on a few CoNLL sentences."""
     backbone = str(request.getfixturevalue(request.param))
-    config = FinetuneConfig(epochs=25, learning_rate=3e-3, batch_size=4, max_length=64)
-    result = finetune(backbone, conll_sample, config, show_progress=False)
     directory = tmp_path_factory.mktemp("ckpt") / request.param
-    info = {"config": config.model_dump(), "data": {"train_examples": len(conll_sample)}}
-    save_checkpoint(directory, result.model, load_fast_tokenizer(backbone), info)
-    return directory
+    return train_tiny_checkpoint(backbone, conll_sample, directory, 64)
 
 
 @pytest.fixture(scope="module")

@@ -20,11 +20,6 @@ from training.sampling import sample_k_2k
 FAST = FinetuneConfig(epochs=25, learning_rate=3e-3, batch_size=4, max_length=64)
 
 
-@pytest.fixture(scope="module")
-def conll_sample():
-    return sample_k_2k(read_jsonl(dataset_path("conll2003", "train")), 3, seed=0)
-
-
 @pytest.mark.parametrize("backbone_fixture", ["tiny_bert_dir", "tiny_roberta_dir"])
 def test_tiny_tagger_learns_its_training_sentences(
     request, backbone_fixture, conll_sample, tmp_path
