@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.jobs.store import IdempotencyConflict, JobError, JobFinished, JobNotFound
 from app.registry import TaggerNotFound, VersionConflict
 from app.runtime import Overloaded
 from nuner.bundle import BundleError
@@ -96,6 +97,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(VersionConflict)
     async def conflict(request: Request, error: VersionConflict) -> JSONResponse:
         return error_response(request, 409, error.code, str(error))
+
+    @app.exception_handler(JobError)
+    async def job_error(request: Request, error: JobError) -> JSONResponse:
+        status = {JobNotFound: 404, JobFinished: 409, IdempotencyConflict: 409}
+        return error_response(request, status.get(type(error), 400), error.code, str(error))
 
     @app.exception_handler(Overloaded)
     async def overloaded(request: Request, error: Overloaded) -> JSONResponse:

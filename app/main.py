@@ -9,8 +9,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api.routes import extract, ops, taggers
+from app.api.routes import extract, finetune, ops, taggers
 from app.errors import install_error_handlers
+from app.jobs.queue import make_queue
+from app.jobs.store import JobStore
+from app.jobs.supervisor import WorkerSupervisor
 from app.metrics import ServiceMetrics
 from app.middleware import BodySizeLimit, RequestContext
 from app.registry import Registry
@@ -33,8 +36,14 @@ async def warm_up(app: FastAPI) -> None:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    app.state.batcher = Batcher(app.state.settings, app.state.metrics)
+    settings = app.state.settings
+    app.state.batcher = Batcher(settings, app.state.metrics)
     app.state.batcher.start()
+    app.state.job_queue = await asyncio.to_thread(make_queue, settings.resolved_database_url)
+    supervisor = WorkerSupervisor(settings) if settings.embedded_worker else None
+    if supervisor:
+        await supervisor.start()
+    app.state.worker = supervisor
     await warm_up(app)
     app.state.ready = True
     try:
@@ -42,6 +51,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         app.state.ready = False
         await app.state.batcher.close()  # drains queued requests first
+        if supervisor:
+            await supervisor.stop()
+        await asyncio.to_thread(app.state.job_queue.close)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -58,11 +70,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.registry = registry
+    app.state.jobs = JobStore(registry.engine)
     app.state.cache = TaggerCache(settings, metrics)
     app.state.resolver = AliasResolver(registry, settings.alias_cache_seconds)
     app.state.ready = False
     install_error_handlers(app)
-    for module in (extract, taggers, ops):
+    for module in (extract, taggers, finetune, ops):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext, metrics=metrics)

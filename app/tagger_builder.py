@@ -12,11 +12,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from app.registry import Registry, TaggerVersion
-from export.bundle_writer import check_name, write_bundle
+from export.bundle_writer import write_bundle
 from export.verify import Tolerances
+from nuner.bundle import check_name
 from nuner.types import Example
 from training.checkpoint import load_fast_tokenizer, save_checkpoint
 from training.finetune import FinetuneConfig, finetune
+
+Stage = str  # "exporting" | "publishing"
 
 
 def build_and_publish(
@@ -31,11 +34,17 @@ def build_and_publish(
     licences: Sequence[str] = (),
     on_epoch: Callable[[dict], None] | None = None,
     show_progress: bool = True,
+    optional_variants: Sequence[str] = (),
+    on_stage: Callable[[Stage], None] | None = None,
 ) -> TaggerVersion:
+    """``on_epoch`` and ``on_stage`` may raise to abandon the build (cancel):
+    nothing is published then, and the build directory is removed."""
     check_name("tagger name", name)
+    notify = on_stage or (lambda _stage: None)
     result = finetune(
         backbone, train, config, dev=dev, on_epoch=on_epoch, show_progress=show_progress
     )
+    notify("exporting")
     version = registry.next_version(name)
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=registry.bundles_dir))
     try:
@@ -43,10 +52,19 @@ def build_and_publish(
         data = {"train_examples": len(train), "dev_examples": len(dev or [])}
         info = result.training_info(config, backbone, data)
         save_checkpoint(checkpoint, result.model, load_fast_tokenizer(backbone), info)
-        target = registry.bundle_path(name, version)
+        bundle = work / "bundle"
         write_bundle(
-            checkpoint, target, name, version, list(dev or train), variants, tolerances, licences
+            checkpoint,
+            bundle,
+            name,
+            version,
+            list(dev or train),
+            variants,
+            tolerances,
+            licences,
+            optional_variants=optional_variants,
         )
-        return registry.publish(target)
+        notify("publishing")
+        return registry.publish(bundle)
     finally:
         shutil.rmtree(work, ignore_errors=True)

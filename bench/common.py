@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import statistics
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+import httpx
 
 from export.bundle_writer import write_bundle
 from nuner.backbones import resolve_backbone
@@ -60,3 +67,32 @@ def percentile(values: list[float], q: float) -> float:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_service(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
+    """``nuner serve`` as its own process on a free port; returns once /readyz is 200."""
+    port = free_port()
+    nuner = str(Path(sys.executable).with_name("nuner"))
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [nuner, "serve"],
+        env={**os.environ, **env, "NUNER_PORT": str(port)},
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return process, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"server did not become ready; see {log_path}")

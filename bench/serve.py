@@ -25,7 +25,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,13 +35,21 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [str(_HERE.parent) if Path(p or ".").resolve() == _HERE else p for p in sys.path]
 
-import httpx
 import torch
 import typer
 from transformers import pipeline as hf_pipeline
 from transformers.utils import logging as hf_logging
 
-from bench.common import CONLL, DOCS, WORK, conll_tagger, entity_f1, median, percentile
+from bench.common import (
+    CONLL,
+    DOCS,
+    WORK,
+    conll_tagger,
+    entity_f1,
+    median,
+    percentile,
+    start_service,
+)
 from nuner.datasets import read_jsonl
 from nuner.onnx_tagger import OnnxTagger
 from nuner.types import Span
@@ -105,36 +112,15 @@ def spacy_path():
 # --- the HTTP service ------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_server(bundle: Path) -> tuple[subprocess.Popen, str]:
     home = WORK / "serve-home"
     shutil.rmtree(home, ignore_errors=True)
-    port = free_port()
-    env = {
-        **os.environ,
-        "NUNER_HOME": str(home),
-        "NUNER_PORT": str(port),
-        "NUNER_WARMUP_TAGGERS": '["conll"]',
-    }
+    env = {"NUNER_HOME": str(home), "NUNER_WARMUP_TAGGERS": '["conll"]'}
     nuner = str(Path(sys.executable).with_name("nuner"))
-    subprocess.run([nuner, "publish", str(bundle)], env=env, check=True, capture_output=True)
-    log = (WORK / "serve.log").open("w")
-    process = subprocess.Popen([nuner, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("server did not become ready; see .bench/serve.log")
+    subprocess.run(
+        [nuner, "publish", str(bundle)], env={**os.environ, **env}, check=True, capture_output=True
+    )
+    return start_service(env, WORK / "serve.log")
 
 
 async def http_load(base: str, texts: list[str], clients: int):

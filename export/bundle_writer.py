@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from nuner.bundle import (
     BundleError,
     Manifest,
     VariantInfo,
+    check_name,
     sha256_file,
 )
 from nuner.inference import TaggerPipeline
@@ -36,8 +36,6 @@ from nuner.types import Example
 from training.checkpoint import load_checkpoint, window_encoder
 from training.predict import torch_logits_fn
 
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
 
 class ExportRefused(BundleError):
     """A variant failed verification; nothing was written."""
@@ -45,12 +43,6 @@ class ExportRefused(BundleError):
     def __init__(self, report: VerificationReport) -> None:
         super().__init__(f"{report.variant} variant refused: {report.reason}")
         self.report = report
-
-
-def check_name(kind: str, value: str) -> str:
-    if not SAFE_NAME.match(value) or value in (".", ".."):
-        raise BundleError(f"invalid {kind} {value!r}: use letters, digits, '.', '_', '-'")
-    return value
 
 
 def write_bundle(
@@ -63,7 +55,10 @@ def write_bundle(
     tolerances: Tolerances | None = None,
     licences: Sequence[str] = (),
     threads: int | None = None,
+    optional_variants: Sequence[str] = (),
 ) -> Manifest:
+    """``optional_variants`` that fail verification are left out (and recorded in
+    the manifest) instead of refusing the whole bundle; fp32 is never optional."""
     check_name("tagger name", name)
     check_name("version", version)
     target = Path(target)
@@ -84,6 +79,7 @@ def write_bundle(
             tolerances or Tolerances(),
             licences,
             threads,
+            set(optional_variants) - {"fp32"},
         )
         _fsync_tree(staging)
         os.rename(staging, target)
@@ -103,6 +99,7 @@ def _build(
     tolerances: Tolerances,
     licences: Sequence[str],
     threads: int | None,
+    optional: set[str],
 ) -> Manifest:
     model, tokenizer, info = load_checkpoint(checkpoint)
     config = model.config
@@ -117,6 +114,7 @@ def _build(
     shutil.copyfile(checkpoint / TOKENIZER, staging / TOKENIZER)
     export_fp32(model, staging / VARIANT_FILES["fp32"])
     records: dict[str, VariantInfo] = {}
+    dropped: dict[str, str] = {}
     for variant in variants:
         path = staging / VARIANT_FILES[variant]
         if variant != "fp32":
@@ -127,6 +125,10 @@ def _build(
             encoder, label_set, session_logits_fn(session), aggregation=aggregation
         )
         report = verify_variant(variant, reference, candidate, tolerances)
+        if not report.passed and variant in optional:
+            path.unlink()
+            dropped[variant] = report.reason
+            continue
         if not report.passed:
             raise ExportRefused(report)
         records[variant] = VariantInfo(
@@ -149,6 +151,7 @@ def _build(
             "licences": list(licences),
             "config": info.get("config", {}),
             "alignment": info.get("alignment", {}),
+            **({"refused_variants": dropped} if dropped else {}),
         },
         metrics={"dev": info.get("dev_metrics")} if info.get("dev_metrics") else {},
         variants=records,

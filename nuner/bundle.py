@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -35,6 +36,16 @@ VARIANT_FILES: dict[str, str] = {
 
 class BundleError(ValueError):
     """A bundle that is missing, incomplete, tampered with or of an unknown format."""
+
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_name(kind: str, value: str) -> str:
+    """Tagger names and versions become directory names: no path tricks."""
+    if not SAFE_NAME.match(value) or value in (".", ".."):
+        raise BundleError(f"invalid {kind} {value!r}: use letters, digits, '.', '_', '-'")
+    return value
 
 
 class VariantInfo(BaseModel):

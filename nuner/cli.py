@@ -321,6 +321,20 @@ def serve(
 
 
 @app.command()
+def worker(threads: Threads = None) -> None:
+    """Run fine-tune jobs: polls the embedded SQLite store, or takes jobs from
+    Procrastinate when NUNER_DATABASE_URL is PostgreSQL (one worker per GPU)."""
+    import logging
+
+    _prepare_torch(threads)
+    from app.jobs.worker import Worker
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("nuner").setLevel(logging.INFO)  # not ORT's chatty quantiser
+    Worker(get_settings()).serve()
+
+
+@app.command()
 def publish(
     bundle: Annotated[Path, typer.Argument(help="A bundle directory from `nuner export`.")],
 ) -> None:
@@ -365,7 +379,10 @@ def create_tagger(
             max_f1_drop_points=max_f1_drop, max_label_disagreement=max_disagreement
         ),
         licences=licence or [],
+        optional_variants=["int8"],
     )
+    for variant, reason in version.manifest["training"].get("refused_variants", {}).items():
+        typer.echo(f"warning: {variant} variant left out: {reason}", err=True)
     typer.echo(f"published {version.ref}")
 
 

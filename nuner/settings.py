@@ -75,6 +75,44 @@ class Settings(BaseSettings):
     alias_cache_seconds: float = Field(
         default=1.0, ge=0, description="How long an alias lookup is reused before re-reading."
     )
+    # --- fine-tune jobs ------------------------------------------------------
+    embedded_worker: bool = Field(
+        default=True,
+        description="Run a fine-tune worker process beside the API; turn off where "
+        "`nuner worker` runs elsewhere (scale-out).",
+    )
+    finetune_max_examples: int = Field(default=5000, ge=1, description="Most examples a job takes.")
+    finetune_max_chars: int = Field(
+        default=2_000_000, ge=1, description="Most characters of text (train + dev) a job takes."
+    )
+    finetune_min_examples_per_label: int = Field(
+        default=2, ge=1, description="Fewest training examples that must mention each label."
+    )
+    finetune_max_label_chars: int = Field(default=64, ge=1, description="Longest label name.")
+    finetune_holdout_min_examples: int = Field(
+        default=50,
+        ge=2,
+        description="Without a dev set, hold one out (for early stopping) from this many "
+        "training examples on.",
+    )
+    finetune_holdout_fraction: float = Field(
+        default=0.2, gt=0, lt=1, description="Share of training examples held out as dev."
+    )
+    finetune_variants: list[Literal["int8", "fp16"]] = Field(
+        default_factory=lambda: ["int8"],
+        description="Variants exported beside fp32; one that fails verification is left out.",
+    )
+    job_max_attempts: int = Field(
+        default=2, ge=1, description="Runs of a job whose worker died before it is failed."
+    )
+    job_stale_seconds: float = Field(
+        default=120,
+        ge=5,
+        description="A running job without a worker heartbeat this long is taken as orphaned.",
+    )
+    worker_poll_seconds: float = Field(
+        default=0.5, gt=0, description="How often the embedded worker looks for queued jobs."
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -98,6 +136,11 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home_dir / 'nuner.db'}"
+
+    @property
+    def uses_postgres(self) -> bool:
+        """Scale-out mode: metadata in PostgreSQL, jobs through Procrastinate."""
+        return self.resolved_database_url.startswith("postgresql")
 
     @property
     def resolved_bundles_dir(self) -> Path:

@@ -6,6 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.jobs.queue import JobQueue
+from app.jobs.store import JobStore
 from app.metrics import ServiceMetrics
 from app.registry import Registry
 from app.resolver import AliasResolver
@@ -41,9 +43,19 @@ def get_resolver(request: Request) -> AliasResolver:
     return _state(request).resolver
 
 
+def get_job_store(request: Request) -> JobStore:
+    return _state(request).jobs
+
+
+def get_job_queue(request: Request) -> JobQueue:
+    return _state(request).job_queue
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 CacheDep = Annotated[TaggerCache, Depends(get_cache)]
 BatcherDep = Annotated[Batcher, Depends(get_batcher)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 ResolverDep = Annotated[AliasResolver, Depends(get_resolver)]
+JobStoreDep = Annotated[JobStore, Depends(get_job_store)]
+JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]

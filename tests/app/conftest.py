@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
 from app.main import create_app, lifespan
 from export.bundle_writer import write_bundle
@@ -63,6 +66,7 @@ def settings(tmp_path) -> Settings:
         batch_max_wait_ms=20,
         num_threads=1,
         variant="fp32",
+        embedded_worker=False,  # tests that need the worker process start it
     )
 
 
@@ -79,3 +83,21 @@ def app(settings, make_bundle):
     application = create_app(settings)
     application.state.registry.publish(make_bundle("conll", "1"))
     return application
+
+
+ADMIN_URL = os.environ.get(
+    "NUNER_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1/postgres"
+)
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh database per test, dropped afterwards."""
+    name = f"nuner_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()

@@ -29,6 +29,10 @@ def test_create_tagger_publishes_new_versions(tiny_bert_dir, tmp_path, monkeypat
         "2",
         "--lr",
         "1e-3",
+        "--max-disagreement",
+        "0.2",
+        "--max-f1-drop",
+        "50",
     ]
     try:
         for expected in ("demo@1", "demo@2"):

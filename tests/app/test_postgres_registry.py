@@ -2,32 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pytest
-from sqlalchemy import create_engine, text
 
 from app.main import create_app
 from app.registry import Registry, TaggerNotFound
 from tests.app.conftest import running
-
-ADMIN_URL = os.environ.get(
-    "NUNER_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1/postgres"
-)
-
-
-@pytest.fixture
-def postgres_url():
-    """A fresh database per test, dropped afterwards."""
-    name = f"nuner_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def test_publish_resolve_delete_on_postgres(postgres_url, make_bundle, tmp_path):

@@ -232,3 +232,22 @@ def test_cli_export_and_predict_with_the_bundle(checkpoint, tmp_path):
     entities = json.loads(result.output.strip().splitlines()[-1])
     text = "Peter Blackburn went to Paris ."
     assert all(text[e["start"] : e["end"]] == e["text"] for e in entities)
+
+
+def test_an_optional_variant_that_fails_is_left_out(
+    checkpoint, verification_sentences, tmp_path, monkeypatch
+):
+    monkeypatch.setitem(bundle_writer.CONVERTERS, "int8", _sabotaging_converter)
+    manifest = write_bundle(
+        checkpoint,
+        tmp_path / "out",
+        "t",
+        "1",
+        verification_sentences,
+        variants=["fp32", "int8"],
+        optional_variants=["int8"],
+    )
+    assert set(manifest.variants) == {"fp32"}
+    assert "token labels disagree" in manifest.training["refused_variants"]["int8"]
+    assert verify_bundle(tmp_path / "out").variants.keys() == {"fp32"}
+    assert not (tmp_path / "out" / "model.int8.onnx").exists()

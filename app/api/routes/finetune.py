@@ -1,0 +1,91 @@
+"""/v1/finetune: fine-tune jobs (shaped after OpenAI's fine-tuning jobs API).
+
+Plain ``def`` routes: the store is synchronous SQLAlchemy, so FastAPI runs
+them in its thread pool, off the event loop that serves /v1/extract.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+
+from app.api.deps import JobQueueDep, JobStoreDep, SettingsDep
+from app.errors import ApiError
+from app.jobs.models import JobState
+from app.jobs.schemas import EventListOut, EventOut, FinetuneRequest, JobListOut, JobOut
+from app.jobs.validation import find_problems
+from app.schemas import ErrorEnvelope
+
+router = APIRouter(prefix="/v1/finetune", tags=["finetune"])
+NOT_FOUND = {404: {"model": ErrorEnvelope, "description": "Unknown job."}}
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobOut,
+    responses={
+        409: {"model": ErrorEnvelope, "description": "Idempotency-Key reused with another body."},
+        422: {"model": ErrorEnvelope, "description": "Invalid examples, names or ranges."},
+    },
+)
+def create_job(
+    request: FinetuneRequest,
+    response: Response,
+    store: JobStoreDep,
+    queue: JobQueueDep,
+    settings: SettingsDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> JobOut:
+    """Queue a fine-tune job; poll it, or watch its events, until it succeeds."""
+    problems = find_problems(request, settings)
+    if problems:
+        details = [{"location": p.location, "problem": p.problem} for p in problems]
+        raise ApiError(422, "invalid_examples", str(problems[0]), details)
+    job, created = store.create(request.tagger, request.model_dump(mode="json"), idempotency_key)
+    if created:
+        queue.enqueue(job)
+    else:
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/v1/finetune/{job.id}"
+    return JobOut.from_row(job)
+
+
+@router.get("", response_model=JobListOut)
+def list_jobs(
+    store: JobStoreDep,
+    state: JobState | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    after: Annotated[str | None, Query(description="Last job id of the previous page.")] = None,
+) -> JobListOut:
+    """Newest first."""
+    jobs, has_more = store.list(state, limit, after)
+    return JobListOut(data=[JobOut.from_row(job) for job in jobs], has_more=has_more)
+
+
+@router.get("/{job_id}", response_model=JobOut, responses=NOT_FOUND)
+def get_job(job_id: str, store: JobStoreDep) -> JobOut:
+    return JobOut.from_row(store.get(job_id))
+
+
+@router.get("/{job_id}/events", response_model=EventListOut, responses=NOT_FOUND)
+def job_events(
+    job_id: str,
+    store: JobStoreDep,
+    after: Annotated[int | None, Query(description="Last event id already seen.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> EventListOut:
+    """Oldest first: state changes, one event per epoch (loss, dev F1), export, publish."""
+    return EventListOut(data=[EventOut.from_row(e) for e in store.events(job_id, after, limit)])
+
+
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobOut,
+    responses={**NOT_FOUND, 409: {"model": ErrorEnvelope, "description": "Already finished."}},
+)
+def cancel_job(job_id: str, store: JobStoreDep) -> JobOut:
+    """A queued job is cancelled at once, a running one at its next epoch; either
+    way nothing is published."""
+    return JobOut.from_row(store.request_cancel(job_id))

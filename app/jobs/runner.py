@@ -1,0 +1,192 @@
+"""Run one fine-tune job: fine-tune, export, verify, publish; record every step.
+
+The only module of the job system that imports torch (through the tagger
+builder), and it does so lazily, inside the worker process.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+
+from app.jobs.models import JobRow, JobState
+from app.jobs.schemas import ExampleIn, FinetuneRequest
+from app.jobs.store import JobStore
+from app.registry import Registry
+from nuner.settings import Settings
+from nuner.types import Example, Span
+
+logger = logging.getLogger("nuner.jobs")
+
+TRAINING_SHARE = 0.85  # of the progress bar; export and publish take the rest
+
+
+class JobCancelled(Exception):
+    pass
+
+
+class WorkerStopping(Exception):
+    pass
+
+
+def to_examples(examples: list[ExampleIn]) -> list[Example]:
+    return [
+        Example.create(e.text, [Span(s.start, s.end, s.label.strip()) for s in e.spans])
+        for e in examples
+    ]
+
+
+def split_dev(
+    train: list[Example], dev: list[Example] | None, settings: Settings, seed: int
+) -> tuple[list[Example], list[Example] | None]:
+    """Hold out a dev split (early stopping) when the client sent none and there are enough."""
+    if dev or len(train) < settings.finetune_holdout_min_examples:
+        return train, dev
+    shuffled = random.Random(seed).sample(train, len(train))
+    cut = max(1, round(len(train) * settings.finetune_holdout_fraction))
+    return shuffled[cut:], shuffled[:cut]
+
+
+class JobRunner:
+    def __init__(
+        self,
+        store: JobStore,
+        registry: Registry,
+        settings: Settings,
+        stopping: threading.Event,
+        requeue: Callable[[JobRow], None] = lambda job: None,
+    ) -> None:
+        self.store, self.registry, self.settings = store, registry, settings
+        self.stopping = stopping
+        self.requeue = requeue
+
+    def run(self, job: JobRow) -> JobState:
+        beating = threading.Event()
+        heart = threading.Thread(target=self._heartbeat, args=(job.id, beating), daemon=True)
+        heart.start()
+        try:
+            return self._run(job)
+        finally:
+            beating.set()
+            heart.join()
+
+    def _run(self, job: JobRow) -> JobState:
+        started = time.perf_counter()
+        try:
+            version, metrics = self._build(job)
+        except JobCancelled:
+            self.store.finish(job.id, JobState.cancelled)
+            return JobState.cancelled
+        except WorkerStopping:
+            if self.store.requeue(job.id, "the worker is shutting down", refund_attempt=True):
+                self.requeue(self.store.get(job.id))
+            return JobState.queued
+        except Exception as error:  # the job fails; the worker lives on
+            logger.exception("job %s failed", job.id)
+            self.store.finish(job.id, JobState.failed, error=describe_failure(error))
+            return JobState.failed
+        metrics["total_seconds"] = round(time.perf_counter() - started, 2)
+        self.store.finish(job.id, JobState.succeeded, result=version.ref, metrics=metrics)
+        logger.info("job %s published %s", job.id, version.ref)
+        return JobState.succeeded
+
+    def _build(self, job: JobRow):
+        from app.tagger_builder import build_and_publish
+        from export.verify import Tolerances
+        from nuner.backbones import resolve_backbone
+        from training.finetune import FinetuneConfig, pick_device
+
+        request = FinetuneRequest.model_validate(job.request)
+        hyper = request.hyperparameters
+        train, dev = split_dev(
+            to_examples(request.examples),
+            to_examples(request.dev) if request.dev else None,
+            self.settings,
+            hyper.seed,
+        )
+        backbone = resolve_backbone(
+            request.backbone or self.settings.backbone, self.settings.allow_hub_downloads
+        )
+        config = FinetuneConfig(**hyper.model_dump(), device="auto")
+        device = pick_device(config.device).type
+        self.store.heartbeat(job.id, stage="training")
+        self.store.add_event(
+            job.id,
+            f"training on {device}: {len(train)} examples, {len(dev or [])} dev",
+            data={"device": device, "backbone": backbone},
+        )
+        history: list[dict] = []
+        version = build_and_publish(
+            self.registry,
+            request.tagger,
+            backbone,
+            train,
+            config,
+            dev=dev,
+            variants=["fp32", *self.settings.finetune_variants],
+            optional_variants=self.settings.finetune_variants,
+            tolerances=Tolerances(),
+            licences=request.licences,
+            on_epoch=lambda record: self._on_epoch(job.id, record, config.epochs, history),
+            on_stage=lambda stage: self._on_stage(job.id, stage),
+            show_progress=False,
+        )
+        return version, _metrics(version.manifest, history, device, len(train), len(dev or []))
+
+    def _on_epoch(self, job_id: str, record: dict, epochs: int, history: list[dict]) -> None:
+        history.append(record)
+        progress = TRAINING_SHARE * record["epoch"] / epochs
+        self.store.heartbeat(job_id, progress=progress)
+        summary = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch")
+        self.store.add_event(job_id, f"epoch {record['epoch']}/{epochs}: {summary}", data=record)
+        self._check(job_id)
+
+    def _on_stage(self, job_id: str, stage: str) -> None:
+        self._check(job_id)
+        progress = {"exporting": TRAINING_SHARE, "publishing": 0.97}[stage]
+        self.store.heartbeat(job_id, stage=stage, progress=progress)
+        self.store.add_event(job_id, stage)
+
+    def _check(self, job_id: str) -> None:
+        if self.store.cancel_requested(job_id):
+            raise JobCancelled
+        if self.stopping.is_set():
+            raise WorkerStopping
+
+    def _heartbeat(self, job_id: str, done: threading.Event) -> None:
+        interval = self.settings.job_stale_seconds / 4
+        while not done.wait(interval):
+            self.store.heartbeat(job_id)
+
+
+def describe_failure(error: Exception) -> tuple[str, str]:
+    """A machine-readable code and a one-line message a client can act on."""
+    from nuner.backbones import BackboneError
+    from nuner.bundle import BundleError
+
+    if isinstance(error, BackboneError):
+        return "invalid_backbone", str(error)
+    if isinstance(error, BundleError):
+        return "export_failed", str(error)
+    if isinstance(error, OSError | ValueError) and "backbone" in str(error).lower():
+        return "invalid_backbone", str(error)
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    return "training_failed", f"{type(error).__name__}: {first_line}"[:500]
+
+
+def _metrics(manifest: dict, history: list[dict], device: str, train: int, dev: int) -> dict:
+    return {
+        "device": device,
+        "train_examples": train,
+        "dev_examples": dev,
+        "epochs_run": len(history),
+        "final_loss": history[-1]["loss"] if history else None,
+        "dev": (manifest.get("metrics") or {}).get("dev"),
+        "variants": {
+            name: info.get("verification") for name, info in manifest.get("variants", {}).items()
+        },
+        "refused_variants": manifest.get("training", {}).get("refused_variants", {}),
+    }

@@ -1,0 +1,163 @@
+"""The /v1/finetune request and response bodies (shaped after OpenAI's fine-tuning jobs)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+
+from app.jobs.models import JobEventRow, JobRow
+from nuner.bundle import BundleError, check_name
+
+
+class SpanIn(BaseModel):
+    start: StrictInt = Field(description="First character (Unicode code point index).")
+    end: StrictInt = Field(description="One past the last character.")
+    label: StrictStr
+
+
+class ExampleIn(BaseModel):
+    """The shared span format; other keys (``tokens``, ``id``) are ignored."""
+
+    text: StrictStr
+    spans: list[SpanIn] = Field(default_factory=list)
+
+
+class Hyperparameters(BaseModel):
+    """Allowed ranges; defaults are those chosen on dev data (docs/fewshot.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int = Field(default=30, ge=1, le=100)
+    learning_rate: float = Field(default=2e-4, ge=1e-6, le=1e-2)
+    batch_size: int = Field(default=8, ge=1, le=64)
+    head: Literal["linear", "mlp"] = "linear"
+    features: Literal["last", "two_emb"] = "last"
+    freeze_encoder: bool = False
+    max_length: int = Field(default=256, ge=32, le=512)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+
+EXAMPLE_REQUEST = {
+    "tagger": "products",
+    "examples": [
+        {
+            "text": "Apple unveiled the iPhone 16 in Cupertino.",
+            "spans": [
+                {"start": 0, "end": 5, "label": "ORG"},
+                {"start": 19, "end": 28, "label": "PRODUCT"},
+                {"start": 32, "end": 41, "label": "LOC"},
+            ],
+        },
+    ],
+    "hyperparameters": {"epochs": 30},
+}
+
+
+class FinetuneRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_REQUEST]})
+
+    tagger: StrictStr = Field(description="Name to publish under: letters, digits, '.', '_', '-'.")
+    examples: list[ExampleIn] = Field(min_length=1, description="Training examples.")
+    dev: list[ExampleIn] | None = Field(
+        default=None,
+        description="Dev examples (early stopping); held out of `examples` if "
+        "absent and there are enough.",
+    )
+    backbone: StrictStr | None = Field(
+        default=None, description="'default' or a backbone directory the worker can read."
+    )
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+    licences: list[StrictStr] = Field(default_factory=list, description="Licences of the data.")
+
+    @field_validator("tagger")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        try:
+            return check_name("tagger name", value)
+        except BundleError as error:
+            raise ValueError(str(error)) from None
+
+
+class JobErrorOut(BaseModel):
+    code: str
+    message: str
+
+
+class JobOut(BaseModel):
+    id: str
+    object: Literal["finetune.job"] = "finetune.job"
+    tagger: str
+    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    stage: str = Field(description="starting, training, exporting, publishing, or the state.")
+    progress: float = Field(description="0 to 1.")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    attempts: int
+    cancel_requested: bool
+    backbone: str
+    hyperparameters: Hyperparameters
+    train_examples: int
+    dev_examples: int
+    result: str | None = Field(description="The published `name@version` once succeeded.")
+    metrics: dict | None
+    error: JobErrorOut | None
+
+    @classmethod
+    def from_row(cls, row: JobRow) -> JobOut:
+        request = FinetuneRequest.model_validate(row.request)
+        error = (
+            JobErrorOut(code=row.error_code, message=row.error_message or "")
+            if row.error_code
+            else None
+        )
+        return cls(
+            id=row.id,
+            tagger=row.tagger,
+            state=row.state,
+            stage=row.stage,
+            progress=round(row.progress, 4),
+            created_at=row.created_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            attempts=row.attempts,
+            cancel_requested=row.cancel_requested,
+            backbone=request.backbone or "default",
+            hyperparameters=request.hyperparameters,
+            train_examples=len(request.examples),
+            dev_examples=len(request.dev or []),
+            result=row.result,
+            metrics=row.metrics,
+            error=error,
+        )
+
+
+class JobListOut(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[JobOut]
+    has_more: bool
+
+
+class EventOut(BaseModel):
+    id: int
+    created_at: datetime
+    level: str
+    message: str
+    data: dict | None
+
+    @classmethod
+    def from_row(cls, row: JobEventRow) -> EventOut:
+        return cls(
+            id=row.id,
+            created_at=row.created_at,
+            level=row.level,
+            message=row.message,
+            data=row.data,
+        )
+
+
+class EventListOut(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[EventOut]

@@ -1,0 +1,167 @@
+"""``nuner worker``: the process that runs fine-tune jobs.
+
+Embedded (SQLite): polls the job table, one job at a time. Scale-out
+(PostgreSQL): a Procrastinate worker; run one per GPU. Both recover jobs
+orphaned by a dead worker at start and then periodically.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+from app.jobs.models import JobRow
+from app.jobs.queue import QUEUE_NAME, JobQueue, make_queue, procrastinate_app
+from app.jobs.runner import JobRunner
+from app.jobs.store import JobStore
+from app.registry import Registry
+from nuner.settings import Settings
+
+logger = logging.getLogger("nuner.jobs")
+
+RECOVERY_INTERVAL_S = 30.0
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def orphan_check(stale_seconds: float) -> Callable[[JobRow], bool]:
+    """A running job is orphaned when its worker process on this host is gone, or
+    (any host) its heartbeat is older than ``stale_seconds``."""
+    host = socket.gethostname()
+    me = worker_name()
+
+    def is_orphan(job: JobRow) -> bool:
+        if job.worker == me:
+            return False
+        worker_host, _, pid = (job.worker or "").rpartition(":")
+        if worker_host == host and pid.isdigit() and not _process_alive(int(pid)):
+            return True
+        beat = job.heartbeat_at or job.started_at
+        if beat is None:
+            return True
+        if beat.tzinfo is None:  # SQLite gives naive UTC datetimes back
+            beat = beat.replace(tzinfo=timezone.utc)
+        return datetime.now(timezone.utc) - beat > timedelta(seconds=stale_seconds)
+
+    return is_orphan
+
+
+class Worker:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.name = worker_name()
+        self.registry = Registry.from_settings(settings)
+        self.store = JobStore(self.registry.engine)
+        self.queue: JobQueue = make_queue(settings.resolved_database_url)
+        self.stopping = threading.Event()
+        self.runner = JobRunner(
+            self.store, self.registry, settings, self.stopping, requeue=self.queue.enqueue
+        )
+        self.is_orphan = orphan_check(settings.job_stale_seconds)
+
+    def recover(self) -> list[str]:
+        requeued = self.store.recover_orphans(self.is_orphan, self.settings.job_max_attempts)
+        for job_id in requeued:
+            self.queue.enqueue(self.store.get(job_id))
+        return requeued
+
+    def run_job(self, job_id: str | None = None) -> bool:
+        """Claim and run one job (the oldest queued, or ``job_id``); False if none."""
+        job = self.store.claim(self.name, job_id)
+        if job is None:
+            return False
+        logger.info("running %s for tagger %s", job.id, job.tagger)
+        self.runner.run(job)
+        return True
+
+    def serve(self) -> None:
+        self._install_signal_handlers()
+        logger.info("fine-tune worker %s ready (%s)", self.name, self._mode())
+        if self.settings.uses_postgres:
+            self._serve_procrastinate()
+        else:
+            self._serve_polling()
+        self.queue.close()
+        logger.info("fine-tune worker %s stopped", self.name)
+
+    def _mode(self) -> str:
+        return "procrastinate" if self.settings.uses_postgres else "embedded, polling"
+
+    def _serve_polling(self) -> None:
+        next_recovery = 0.0
+        while not self.stopping.is_set():
+            now = time.monotonic()
+            if now >= next_recovery:
+                self.recover()
+                next_recovery = now + RECOVERY_INTERVAL_S
+            if not self.run_job():
+                self.stopping.wait(self.settings.worker_poll_seconds)
+
+    def _serve_procrastinate(self) -> None:
+        import asyncio
+
+        app = procrastinate_app(self.settings.resolved_database_url, handler=self.run_job)
+
+        async def main() -> None:
+            async with app.open_async():
+                worker = asyncio.create_task(
+                    app.run_worker_async(
+                        queues=[QUEUE_NAME], concurrency=1, install_signal_handlers=False
+                    )
+                )
+                recovery = asyncio.create_task(self._recover_periodically(app))
+                await asyncio.to_thread(self.stopping.wait)
+                recovery.cancel()
+                worker.cancel()  # graceful: the running job requeues itself at its next check
+                await asyncio.gather(worker, recovery, return_exceptions=True)
+
+        asyncio.run(main())
+
+    async def _recover_periodically(self, app) -> None:
+        import asyncio
+
+        while True:
+            try:
+                await self._release_stalled(app)
+                await asyncio.to_thread(self.recover)
+            except Exception:
+                logger.exception("job recovery failed; trying again later")
+            await asyncio.sleep(RECOVERY_INTERVAL_S)
+
+    async def _release_stalled(self, app) -> None:
+        """A Procrastinate job of a dead worker stays 'doing' and keeps its tagger
+        lock; mark it failed so that the requeued job can run."""
+        from procrastinate.jobs import Status
+
+        stalled = await app.job_manager.get_stalled_jobs(
+            queue=QUEUE_NAME, seconds_since_heartbeat=self.settings.job_stale_seconds
+        )
+        for job in stalled:
+            logger.warning("releasing stalled procrastinate job %s", job.id)
+            await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+
+    def _install_signal_handlers(self) -> None:
+        def stop(signum, _frame) -> None:
+            logger.info("signal %d: finishing at the next epoch, requeueing the job", signum)
+            self.stopping.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)

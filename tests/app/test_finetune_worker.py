@@ -1,0 +1,159 @@
+"""Fine-tune jobs end to end: a real worker process, a real (tiny) fine-tune,
+export and publish, and the API serving the new version. Both deployment modes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from app.jobs.supervisor import settings_env
+from app.main import create_app
+from nuner.datasets import example_to_dict
+from tests.app.conftest import running
+
+pytestmark = pytest.mark.anyio
+
+FINISHED = {"succeeded", "failed", "cancelled"}
+
+
+@pytest.fixture
+def job_settings(settings, tiny_bert_dir):
+    return settings.model_copy(
+        update={
+            "backbone": str(tiny_bert_dir),
+            "worker_poll_seconds": 0.2,
+            "finetune_min_examples_per_label": 1,
+        }
+    )
+
+
+def job_body(examples, tagger: str = "demo", **hyperparameters) -> dict:
+    hyper = {"epochs": 8, "learning_rate": 3e-3, "batch_size": 4, "max_length": 64}
+    return {
+        "tagger": tagger,
+        "examples": [example_to_dict(e) for e in examples],
+        "hyperparameters": {**hyper, **hyperparameters},
+    }
+
+
+async def wait_for(client, job_id: str, until, timeout: float = 240.0) -> dict:
+    """Poll until ``until(job)`` holds; fail with the job's events on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = (await client.get(f"/v1/finetune/{job_id}")).json()
+        if until(job):
+            return job
+        await asyncio.sleep(0.2)
+    events = (await client.get(f"/v1/finetune/{job_id}/events")).json()["data"]
+    pytest.fail(f"job {job_id} stuck: {job}\n" + "\n".join(e["message"] for e in events))
+
+
+def finished(job: dict) -> bool:
+    return job["state"] in FINISHED
+
+
+async def test_queued_job_survives_a_restart_and_is_served(job_settings, conll_sample):
+    without_worker = create_app(job_settings)
+    async with running(without_worker) as client:
+        submitted = (await client.post("/v1/finetune", json=job_body(conll_sample))).json()
+    assert submitted["state"] == "queued"
+
+    with_worker = create_app(job_settings.model_copy(update={"embedded_worker": True}))
+    async with running(with_worker) as client:
+        job = await wait_for(client, submitted["id"], finished)
+        assert job["state"] == "succeeded", job["error"]
+        assert job["result"] == "demo@1" and job["progress"] == 1.0
+        assert job["metrics"]["epochs_run"] == 8 and job["metrics"]["device"] == "cpu"
+        events = [
+            e["message"]
+            for e in (await client.get(f"/v1/finetune/{job['id']}/events")).json()["data"]
+        ]
+        assert any(m.startswith("epoch 8/8: loss") for m in events)
+        assert {"exporting", "publishing", "job succeeded"} <= set(events)
+
+        text = conll_sample[0].text
+        answer = await client.post("/v1/extract", json={"tagger": "demo", "text": text})
+        assert answer.status_code == 200 and answer.json()["tagger"] == "demo@1"
+
+        broken = {**job_body(conll_sample), "backbone": "/no/such/backbone"}
+        failed_id = (await client.post("/v1/finetune", json=broken)).json()["id"]
+        failed = await wait_for(client, failed_id, finished)
+        assert failed["state"] == "failed" and failed["error"]["code"] == "invalid_backbone"
+        assert "/no/such/backbone" in failed["error"]["message"]
+        versions = (await client.get("/v1/taggers/demo")).json()["versions"]
+        assert [v["version"] for v in versions] == ["1"]  # the failed job published nothing
+
+
+def no_build_leftovers(settings) -> bool:
+    return not [p for p in settings.resolved_bundles_dir.iterdir() if p.name.startswith(".")]
+
+
+async def test_cancel_a_running_job_publishes_nothing(job_settings, conll_sample):
+    settings = job_settings.model_copy(
+        update={"embedded_worker": True, "finetune_holdout_min_examples": 10_000}
+    )
+    async with running(create_app(settings)) as client:
+        body = job_body(conll_sample * 20, tagger="slow", epochs=100)
+        job_id = (await client.post("/v1/finetune", json=body)).json()["id"]
+        await wait_for(client, job_id, lambda j: j["stage"] == "training" and j["progress"] > 0)
+        response = await client.post(f"/v1/finetune/{job_id}/cancel")
+        assert response.json()["cancel_requested"]
+        job = await wait_for(client, job_id, finished, timeout=60)
+        assert job["state"] == "cancelled" and job["result"] is None
+        assert job["progress"] < 0.85  # stopped during training, not after 100 epochs
+        assert (await client.get("/v1/taggers/slow")).status_code == 404
+    assert no_build_leftovers(settings)
+
+
+async def test_a_worker_crash_leaves_the_api_up_and_the_job_is_retried(job_settings, conll_sample):
+    settings = job_settings.model_copy(
+        update={
+            "embedded_worker": True,
+            "job_max_attempts": 2,
+            "finetune_holdout_min_examples": 10_000,
+        }
+    )
+    app = create_app(settings)
+    async with running(app) as client:
+        body = job_body(conll_sample * 8, tagger="crash", epochs=12)
+        job_id = (await client.post("/v1/finetune", json=body)).json()["id"]
+        await wait_for(client, job_id, lambda j: j["stage"] == "training" and j["progress"] > 0)
+        supervisor = app.state.worker
+        first_pid = supervisor.pid
+        os.kill(first_pid, signal.SIGKILL)  # what an out-of-memory kill looks like
+        assert (await client.get("/healthz")).status_code == 200
+        job = await wait_for(client, job_id, finished)
+        assert job["state"] == "succeeded" and job["attempts"] == 2, job
+        assert supervisor.pid != first_pid and supervisor.restarts == 1
+        events = (await client.get(f"/v1/finetune/{job_id}/events")).json()["data"]
+        assert any(e["message"].startswith("requeued: the worker running it") for e in events)
+        answer = await client.post("/v1/extract", json={"tagger": "crash", "text": "Paris"})
+        assert answer.json()["tagger"] == "crash@1"
+
+
+async def test_scale_out_two_replicas_one_procrastinate_worker(
+    job_settings, postgres_url, conll_sample
+):
+    shared = job_settings.model_copy(update={"database_url": postgres_url})
+    replica_a, replica_b = create_app(shared), create_app(shared)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "nuner.cli", "worker"], env={**os.environ, **settings_env(shared)}
+    )
+    try:
+        async with running(replica_a) as a, running(replica_b) as b:
+            for expected in ("demo@1", "demo@2"):
+                job_id = (await a.post("/v1/finetune", json=job_body(conll_sample))).json()["id"]
+                job = await wait_for(b, job_id, finished)
+                assert job["state"] == "succeeded" and job["result"] == expected, job
+                answer = await b.post("/v1/extract", json={"tagger": "demo", "text": "Paris"})
+                assert answer.json()["tagger"] == expected
+        assert worker.poll() is None  # the worker is still up, waiting for more
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
