@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (extract, taggers, finetune, ops):
         app.include_router(module.router)
+    app.include_router(finetune.workers_router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext, metrics=metrics)
     return app

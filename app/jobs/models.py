@@ -31,7 +31,8 @@ class JobRow(Base):
     state: Mapped[str] = mapped_column(String(16), index=True)
     stage: Mapped[str] = mapped_column(String(32))
     progress: Mapped[float] = mapped_column(Float, default=0.0)
-    request: Mapped[dict] = mapped_column(JSON)
+    request: Mapped[dict] = mapped_column(JSON, deferred=True)  # loaded by the worker only
+    summary: Mapped[dict] = mapped_column(JSON)  # backbone, hyper-parameters, example counts
     request_hash: Mapped[str] = mapped_column(String(64))
     idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
@@ -58,3 +59,17 @@ class JobEventRow(Base):
     level: Mapped[str] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(Text)
     data: Mapped[dict | None] = mapped_column(JSON)
+
+
+class WorkerRow(Base):
+    """Each worker process says what it is doing; the API lists the live ones."""
+
+    __tablename__ = "finetune_workers"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(32))
+    device: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16))  # starting | idle | busy | stopped
+    job_id: Mapped[str | None] = mapped_column(String(40))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

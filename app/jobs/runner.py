@@ -99,7 +99,7 @@ class JobRunner:
         from nuner.backbones import resolve_backbone
         from training.finetune import FinetuneConfig, pick_device
 
-        request = FinetuneRequest.model_validate(job.request)
+        request = FinetuneRequest.model_validate(self.store.request_of(job.id))
         hyper = request.hyperparameters
         train, dev = split_dev(
             to_examples(request.examples),
@@ -171,8 +171,6 @@ def describe_failure(error: Exception) -> tuple[str, str]:
         return "invalid_backbone", str(error)
     if isinstance(error, BundleError):
         return "export_failed", str(error)
-    if isinstance(error, OSError | ValueError) and "backbone" in str(error).lower():
-        return "invalid_backbone", str(error)
     first_line = (str(error).strip().splitlines() or [""])[0]
     return "training_failed", f"{type(error).__name__}: {first_line}"[:500]
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
-from app.jobs.models import JobEventRow, JobRow
+from app.jobs.models import JobEventRow, JobRow, WorkerRow
 from nuner.bundle import BundleError, check_name
 
 
@@ -71,6 +71,15 @@ class FinetuneRequest(BaseModel):
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
     licences: list[StrictStr] = Field(default_factory=list, description="Licences of the data.")
 
+    def summary(self) -> dict:
+        """What a job listing shows of the request (the examples stay in the store)."""
+        return {
+            "backbone": self.backbone or "default",
+            "hyperparameters": self.hyperparameters.model_dump(),
+            "train_examples": len(self.examples),
+            "dev_examples": len(self.dev or []),
+        }
+
     @field_validator("tagger")
     @classmethod
     def _safe_name(cls, value: str) -> str:
@@ -107,7 +116,6 @@ class JobOut(BaseModel):
 
     @classmethod
     def from_row(cls, row: JobRow) -> JobOut:
-        request = FinetuneRequest.model_validate(row.request)
         error = (
             JobErrorOut(code=row.error_code, message=row.error_message or "")
             if row.error_code
@@ -124,13 +132,10 @@ class JobOut(BaseModel):
             finished_at=row.finished_at,
             attempts=row.attempts,
             cancel_requested=row.cancel_requested,
-            backbone=request.backbone or "default",
-            hyperparameters=request.hyperparameters,
-            train_examples=len(request.examples),
-            dev_examples=len(request.dev or []),
             result=row.result,
             metrics=row.metrics,
             error=error,
+            **row.summary,
         )
 
 
@@ -161,3 +166,30 @@ class EventOut(BaseModel):
 class EventListOut(BaseModel):
     object: Literal["list"] = "list"
     data: list[EventOut]
+
+
+class WorkerOut(BaseModel):
+    name: str = Field(description="host:pid")
+    mode: str = Field(description="embedded (polling) or procrastinate")
+    device: str
+    state: Literal["starting", "idle", "busy"]
+    job_id: str | None
+    started_at: datetime
+    heartbeat_at: datetime
+
+    @classmethod
+    def from_row(cls, row: WorkerRow) -> WorkerOut:
+        return cls(
+            name=row.name,
+            mode=row.mode,
+            device=row.device,
+            state=row.state,
+            job_id=row.job_id,
+            started_at=row.started_at,
+            heartbeat_at=row.heartbeat_at,
+        )
+
+
+class WorkerListOut(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[WorkerOut]

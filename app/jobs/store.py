@@ -7,7 +7,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from app.db import Base
-from app.jobs.models import JobEventRow, JobRow, JobState
+from app.jobs.models import JobEventRow, JobRow, JobState, WorkerRow
 
 
 class JobError(Exception):
@@ -50,7 +50,7 @@ class JobStore:
     # --- the API side ------------------------------------------------------
 
     def create(
-        self, tagger: str, request: dict, idempotency_key: str | None = None
+        self, tagger: str, request: dict, summary: dict, idempotency_key: str | None = None
     ) -> tuple[JobRow, bool]:
         """A new queued job, or the job an earlier POST with this key created."""
         digest = request_hash(request)
@@ -63,6 +63,7 @@ class JobStore:
             stage="queued",
             progress=0.0,
             request=request,
+            summary=summary,
             request_hash=digest,
             idempotency_key=idempotency_key,
             created_at=utcnow(),
@@ -95,6 +96,14 @@ class JobStore:
         if row is None:
             raise JobNotFound(f"no fine-tune job {job_id!r}")
         return row
+
+    def request_of(self, job_id: str) -> dict:
+        """The full request (examples included): only the worker needs it."""
+        with self.sessions() as session:
+            request = session.scalar(select(JobRow.request).where(JobRow.id == job_id))
+        if request is None:
+            raise JobNotFound(f"no fine-tune job {job_id!r}")
+        return request
 
     def list(
         self, state: JobState | None = None, limit: int = 20, after: str | None = None
@@ -240,6 +249,29 @@ class JobStore:
                 message = f"{lost}, on {job.attempts} of {max_attempts} attempts; giving up"
                 self.finish(job.id, JobState.failed, error=("worker_lost", message))
         return requeued
+
+    # --- workers -----------------------------------------------------------
+
+    def worker_seen(self, name: str, state: str, job_id: str | None = None, **info: str) -> None:
+        now = utcnow()
+        with self.sessions.begin() as session:
+            row = session.get(WorkerRow, name)
+            if row is None:
+                row = WorkerRow(name=name, started_at=now, mode="", device="")
+                session.add(row)
+            row.state, row.job_id, row.heartbeat_at = state, job_id, now
+            for key, value in info.items():
+                setattr(row, key, value)
+
+    def live_workers(self, within_seconds: float) -> list[WorkerRow]:
+        since = utcnow() - timedelta(seconds=within_seconds)
+        query = (
+            select(WorkerRow)
+            .where(WorkerRow.heartbeat_at >= since, WorkerRow.state != "stopped")
+            .order_by(WorkerRow.name)
+        )
+        with self.sessions() as session:
+            return list(session.scalars(query).all())
 
     def add_event(
         self, job_id: str, message: str, level: str = "info", data: dict | None = None

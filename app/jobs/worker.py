@@ -64,6 +64,20 @@ def orphan_check(stale_seconds: float) -> Callable[[JobRow], bool]:
     return is_orphan
 
 
+def warm_up() -> str:
+    """Import the training and export stack now, not in the first job's time;
+    returns the device fine-tuning will use."""
+    import app.tagger_builder  # noqa: F401  (torch, transformers, optimum, onnx)
+    from training.finetune import pick_device
+
+    device = pick_device("auto")
+    if device.type == "cuda":
+        import torch
+
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
+
+
 class Worker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -76,6 +90,8 @@ class Worker:
             self.store, self.registry, settings, self.stopping, requeue=self.queue.enqueue
         )
         self.is_orphan = orphan_check(settings.job_stale_seconds)
+        self.device = "unknown"
+        self.state: tuple[str, str | None] = ("starting", None)
 
     def recover(self) -> list[str]:
         requeued = self.store.recover_orphans(self.is_orphan, self.settings.job_max_attempts)
@@ -89,21 +105,43 @@ class Worker:
         if job is None:
             return False
         logger.info("running %s for tagger %s", job.id, job.tagger)
-        self.runner.run(job)
+        self._announce("busy", job.id)
+        try:
+            self.runner.run(job)
+        finally:
+            self._announce("idle")
         return True
 
     def serve(self) -> None:
         self._install_signal_handlers()
-        logger.info("fine-tune worker %s ready (%s)", self.name, self._mode())
-        if self.settings.uses_postgres:
-            self._serve_procrastinate()
-        else:
-            self._serve_polling()
-        self.queue.close()
+        self._announce("starting")
+        self.device = warm_up()
+        self._announce("idle")
+        threading.Thread(target=self._beat, daemon=True).start()
+        logger.info("fine-tune worker %s ready (%s, %s)", self.name, self._mode(), self.device)
+        try:
+            if self.settings.uses_postgres:
+                self._serve_procrastinate()
+            else:
+                self._serve_polling()
+        finally:
+            self._announce("stopped")
+            self.queue.close()
         logger.info("fine-tune worker %s stopped", self.name)
 
+    def _announce(self, state: str, job_id: str | None = None) -> None:
+        self.state = (state, job_id)
+        self.store.worker_seen(self.name, state, job_id, mode=self._mode(), device=self.device)
+
+    def _beat(self) -> None:
+        while not self.stopping.wait(self.settings.job_stale_seconds / 4):
+            try:
+                self._announce(*self.state)
+            except Exception:
+                logger.exception("worker heartbeat failed")
+
     def _mode(self) -> str:
-        return "procrastinate" if self.settings.uses_postgres else "embedded, polling"
+        return "procrastinate" if self.settings.uses_postgres else "embedded"
 
     def _serve_polling(self) -> None:
         next_recovery = 0.0

@@ -76,6 +76,9 @@ async def test_queued_job_survives_a_restart_and_is_served(job_settings, conll_s
         ]
         assert any(m.startswith("epoch 8/8: loss") for m in events)
         assert {"exporting", "publishing", "job succeeded"} <= set(events)
+        workers = (await client.get("/v1/workers")).json()["data"]
+        assert [(w["mode"], w["device"]) for w in workers] == [("embedded", "cpu")]
+        assert workers[0]["name"].endswith(f":{with_worker.state.worker.pid}")
 
         text = conll_sample[0].text
         answer = await client.post("/v1/extract", json={"tagger": "demo", "text": text})

@@ -13,6 +13,7 @@ from app.jobs.store import IdempotencyConflict, JobFinished, JobNotFound, JobSto
 from app.jobs.worker import orphan_check
 
 REQUEST = {"tagger": "demo", "examples": [{"text": "Paris", "spans": []}]}
+SUMMARY = {"backbone": "default", "hyperparameters": {}, "train_examples": 1, "dev_examples": 0}
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ def dead_worker() -> str:
 
 
 def test_queued_running_succeeded(store):
-    job, created = store.create("demo", REQUEST)
+    job, created = store.create("demo", REQUEST, SUMMARY)
     assert created and job.state == "queued" and job.attempts == 0
     claimed = store.claim("w1")
     assert claimed.id == job.id and claimed.state == "running" and claimed.attempts == 1
@@ -47,18 +48,18 @@ def test_queued_running_succeeded(store):
 
 
 def test_claim_takes_the_oldest_and_a_named_job_only_once(store):
-    first, _ = store.create("a", REQUEST)
-    second, _ = store.create("b", {**REQUEST, "tagger": "b"})
+    first, _ = store.create("a", REQUEST, SUMMARY)
+    second, _ = store.create("b", {**REQUEST, "tagger": "b"}, SUMMARY)
     assert store.claim("w", second.id).id == second.id
     assert store.claim("w", second.id) is None
     assert store.claim("w").id == first.id
 
 
 def test_cancel(store):
-    queued, _ = store.create("demo", REQUEST)
+    queued, _ = store.create("demo", REQUEST, SUMMARY)
     assert store.request_cancel(queued.id).state == "cancelled"
     assert store.claim("w") is None  # a cancelled job never starts
-    running, _ = store.create("demo", {**REQUEST, "x": 1})
+    running, _ = store.create("demo", {**REQUEST, "x": 1}, SUMMARY)
     store.claim("w")
     after = store.request_cancel(running.id)
     assert after.state == "running" and after.cancel_requested
@@ -71,17 +72,17 @@ def test_cancel(store):
 
 
 def test_idempotency_key(store):
-    job, created = store.create("demo", REQUEST, idempotency_key="k1")
-    again, created_again = store.create("demo", REQUEST, idempotency_key="k1")
+    job, created = store.create("demo", REQUEST, SUMMARY, idempotency_key="k1")
+    again, created_again = store.create("demo", REQUEST, SUMMARY, idempotency_key="k1")
     assert created and not created_again and again.id == job.id
     with pytest.raises(IdempotencyConflict):
-        store.create("demo", {**REQUEST, "tagger": "other"}, idempotency_key="k1")
-    other, created_other = store.create("demo", REQUEST, idempotency_key="k2")
+        store.create("demo", {**REQUEST, "tagger": "other"}, SUMMARY, idempotency_key="k1")
+    other, created_other = store.create("demo", REQUEST, SUMMARY, idempotency_key="k2")
     assert created_other and other.id != job.id
 
 
 def test_list_filters_and_pages(store):
-    ids = [store.create("demo", {**REQUEST, "n": n})[0].id for n in range(5)]
+    ids = [store.create("demo", {**REQUEST, "n": n}, SUMMARY)[0].id for n in range(5)]
     store.claim("w")  # the oldest, ids[0]
     page, more = store.list(limit=2)
     assert [j.id for j in page] == ids[:2:-1][:2] and more
@@ -92,7 +93,7 @@ def test_list_filters_and_pages(store):
 
 
 def test_orphaned_jobs_are_retried_then_failed(store):
-    job, _ = store.create("demo", REQUEST)
+    job, _ = store.create("demo", REQUEST, SUMMARY)
     store.claim(dead_worker())
     is_orphan = orphan_check(stale_seconds=3600)
     assert store.recover_orphans(is_orphan, max_attempts=2) == [job.id]
@@ -108,7 +109,28 @@ def test_a_live_worker_keeps_its_job(store):
     import os
     import socket
 
-    job, _ = store.create("demo", REQUEST)
+    job, _ = store.create("demo", REQUEST, SUMMARY)
     store.claim(f"{socket.gethostname()}:{os.getppid()}")  # alive: the test runner's parent
     assert store.recover_orphans(orphan_check(3600), 2) == []
     assert store.recover_orphans(orphan_check(0), 2) == [job.id]  # heartbeat too old
+
+
+def test_the_request_is_kept_for_the_worker_only(store):
+    job, _ = store.create("demo", REQUEST, SUMMARY)
+    assert store.request_of(job.id) == REQUEST
+    assert store.get(job.id).summary == SUMMARY
+    with pytest.raises(JobNotFound):
+        store.request_of("ftjob-missing")
+
+
+def test_workers_are_listed_while_their_heartbeat_is_fresh(store):
+    store.worker_seen("host:1", "idle", mode="embedded", device="cpu")
+    store.worker_seen("host:2", "busy", "ftjob-x", mode="procrastinate", device="cuda (H100)")
+    store.worker_seen("host:3", "idle", mode="embedded", device="cpu")
+    store.worker_seen("host:3", "stopped")
+    live = store.live_workers(within_seconds=60)
+    assert [(w.name, w.state, w.job_id, w.device) for w in live] == [
+        ("host:1", "idle", None, "cpu"),
+        ("host:2", "busy", "ftjob-x", "cuda (H100)"),
+    ]
+    assert store.live_workers(within_seconds=-1) == []

@@ -13,11 +13,20 @@ from fastapi import APIRouter, Header, Query, Response
 from app.api.deps import JobQueueDep, JobStoreDep, SettingsDep
 from app.errors import ApiError
 from app.jobs.models import JobState
-from app.jobs.schemas import EventListOut, EventOut, FinetuneRequest, JobListOut, JobOut
+from app.jobs.schemas import (
+    EventListOut,
+    EventOut,
+    FinetuneRequest,
+    JobListOut,
+    JobOut,
+    WorkerListOut,
+    WorkerOut,
+)
 from app.jobs.validation import find_problems
 from app.schemas import ErrorEnvelope
 
 router = APIRouter(prefix="/v1/finetune", tags=["finetune"])
+workers_router = APIRouter(prefix="/v1/workers", tags=["finetune"])
 NOT_FOUND = {404: {"model": ErrorEnvelope, "description": "Unknown job."}}
 
 
@@ -43,7 +52,9 @@ def create_job(
     if problems:
         details = [{"location": p.location, "problem": p.problem} for p in problems]
         raise ApiError(422, "invalid_examples", str(problems[0]), details)
-    job, created = store.create(request.tagger, request.model_dump(mode="json"), idempotency_key)
+    job, created = store.create(
+        request.tagger, request.model_dump(mode="json"), request.summary(), idempotency_key
+    )
     if created:
         queue.enqueue(job)
     else:
@@ -89,3 +100,11 @@ def cancel_job(job_id: str, store: JobStoreDep) -> JobOut:
     """A queued job is cancelled at once, a running one at its next epoch; either
     way nothing is published."""
     return JobOut.from_row(store.request_cancel(job_id))
+
+
+@workers_router.get("", response_model=WorkerListOut)
+def list_workers(store: JobStoreDep, settings: SettingsDep) -> WorkerListOut:
+    """Fine-tune workers with a heartbeat within ``NUNER_JOB_STALE_SECONDS``: jobs
+    stay queued while this list is empty."""
+    workers = store.live_workers(settings.job_stale_seconds)
+    return WorkerListOut(data=[WorkerOut.from_row(w) for w in workers])
