@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from app.api.routes import extract, finetune, ops, taggers
 from app.errors import install_error_handlers
+from app.jobs.metrics import JobCollector
 from app.jobs.queue import make_queue
 from app.jobs.store import JobStore
 from app.jobs.supervisor import WorkerSupervisor
@@ -71,6 +72,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.registry = registry
     app.state.jobs = JobStore(registry.engine)
+    app.state.worker = None
+    metrics.registry.register(
+        JobCollector(
+            app.state.jobs,
+            settings.job_stale_seconds,
+            restarts=lambda: app.state.worker.restarts if app.state.worker else None,
+        )
+    )
     app.state.cache = TaggerCache(settings, metrics)
     app.state.resolver = AliasResolver(registry, settings.alias_cache_seconds)
     app.state.ready = False

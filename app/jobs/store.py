@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
@@ -121,6 +121,11 @@ class JobStore:
         with self.sessions() as session:
             rows = list(session.scalars(query.limit(limit + 1)).all())
         return rows[:limit], len(rows) > limit
+
+    def count_by_state(self) -> dict[str, int]:
+        query = select(JobRow.state, func.count()).group_by(JobRow.state)
+        with self.sessions() as session:
+            return {state: count for state, count in session.execute(query).all()}
 
     def events(self, job_id: str, after: int | None = None, limit: int = 100) -> list[JobEventRow]:
         self.get(job_id)

@@ -57,6 +57,10 @@ async def test_submit_get_list_events_cancel(jobs_app):
         again = await client.post(f"/v1/finetune/{job['id']}/cancel")
         assert again.status_code == 409 and again.json()["error"]["code"] == "job_finished"
         assert (await client.get("/v1/finetune", params={"state": "queued"})).json()["data"] == []
+        metrics = (await client.get("/metrics")).text
+        assert 'nuner_finetune_jobs{state="cancelled"} 1.0' in metrics
+        assert 'nuner_finetune_jobs{state="queued"} 0.0' in metrics
+        assert 'nuner_finetune_workers{state="idle"} 0.0' in metrics
         missing = await client.get("/v1/finetune/ftjob-nope")
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "job_not_found"
         bad_state = await client.get("/v1/finetune", params={"state": "done"})

@@ -134,6 +134,7 @@ async def test_a_worker_crash_leaves_the_api_up_and_the_job_is_retried(job_setti
         job = await wait_for(client, job_id, finished)
         assert job["state"] == "succeeded" and job["attempts"] == 2, job
         assert supervisor.pid != first_pid and supervisor.restarts == 1
+        assert "nuner_embedded_worker_restarts_total 1.0" in (await client.get("/metrics")).text
         events = (await client.get(f"/v1/finetune/{job_id}/events")).json()["data"]
         assert any(e["message"].startswith("requeued: the worker running it") for e in events)
         answer = await client.post("/v1/extract", json={"tagger": "crash", "text": "Paris"})
@@ -160,3 +161,27 @@ async def test_scale_out_two_replicas_one_procrastinate_worker(
     finally:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0
+
+
+async def test_sigterm_requeues_the_running_job_without_using_an_attempt(
+    job_settings, conll_sample
+):
+    settings = job_settings.model_copy(update={"finetune_holdout_min_examples": 10_000})
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "nuner.cli", "worker"],
+        env={**os.environ, **settings_env(settings)},
+    )
+    try:
+        async with running(create_app(settings)) as client:
+            body = job_body(conll_sample * 20, tagger="deploy", epochs=100)
+            job_id = (await client.post("/v1/finetune", json=body)).json()["id"]
+            await wait_for(client, job_id, lambda j: j["stage"] == "training" and j["progress"] > 0)
+            worker.send_signal(signal.SIGTERM)  # what a rolling deploy does
+            assert worker.wait(timeout=60) == 0
+            job = (await client.get(f"/v1/finetune/{job_id}")).json()
+            assert job["state"] == "queued" and job["attempts"] == 0
+            events = (await client.get(f"/v1/finetune/{job_id}/events")).json()["data"]
+            assert events[-1]["message"] == "requeued: the worker is shutting down"
+            assert (await client.get("/v1/workers")).json()["data"] == []
+    finally:
+        worker.kill()
