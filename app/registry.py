@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import JSON, DateTime, String, delete, select, text
+from sqlalchemy import JSON, String, delete, select, text
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
-from app.db import Base, make_engine
+from app.db import Base, UtcDateTime, make_engine
 from nuner.bundle import verify_bundle
 from nuner.settings import Settings
 
@@ -42,7 +42,7 @@ class VersionRow(Base):
     path: Mapped[str] = mapped_column(String(1024))
     labels: Mapped[list] = mapped_column(JSON)
     manifest: Mapped[dict] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class AliasRow(Base):

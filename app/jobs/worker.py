@@ -57,8 +57,6 @@ def orphan_check(stale_seconds: float) -> Callable[[JobRow], bool]:
         beat = job.heartbeat_at or job.started_at
         if beat is None:
             return True
-        if beat.tzinfo is None:  # SQLite gives naive UTC datetimes back
-            beat = beat.replace(tzinfo=timezone.utc)
         return datetime.now(timezone.utc) - beat > timedelta(seconds=stale_seconds)
 
     return is_orphan

@@ -48,6 +48,7 @@ async def test_submit_get_list_events_cancel(jobs_app):
         assert job["backbone"] == "default" and job["result"] is None and job["error"] is None
         fetched = (await client.get(f"/v1/finetune/{job['id']}")).json()
         assert fetched["id"] == job["id"] and fetched["state"] == "queued"
+        assert fetched["created_at"] == job["created_at"] and job["created_at"].endswith("Z")
         listing = (await client.get("/v1/finetune", params={"state": "queued"})).json()
         assert [j["id"] for j in listing["data"]] == [job["id"]]
         events = (await client.get(f"/v1/finetune/{job['id']}/events")).json()["data"]
