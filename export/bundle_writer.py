@@ -148,7 +148,8 @@ def _build(
         created_at=datetime.now(timezone.utc),
         training={
             "data": info.get("data", {}),
-            "licences": list(licences),
+            "licences": sorted({*licences, *_backbone_licences(info)}),
+            "backbone_pretraining": info.get("backbone_pretraining"),
             "config": info.get("config", {}),
             "alignment": info.get("alignment", {}),
             **({"refused_variants": dropped} if dropped else {}),
@@ -159,6 +160,11 @@ def _build(
     )
     (staging / MANIFEST).write_text(manifest.model_dump_json(indent=2))
     return manifest
+
+
+def _backbone_licences(info: dict) -> list[str]:
+    """A bundle inherits the licences of the data its backbone was pre-trained on."""
+    return list((info.get("backbone_pretraining") or {}).get("licences") or [])
 
 
 def _fsync_tree(directory: Path) -> None:

@@ -321,6 +321,58 @@ def serve(
 
 
 @app.command()
+def pretrain(
+    data: Annotated[
+        list[Path], typer.Argument(help="Annotated JSONL files or dataset directories.")
+    ],
+    out: Annotated[Path, typer.Option(help="Backbone directory to write (and resume).")],
+    backbone: Backbone = None,
+    epochs: Epochs = 3,
+    batch_size: BatchSize = 16,
+    lr: LearningRate = 5e-5,
+    max_length: MaxLength = 128,
+    negatives: Annotated[int, typer.Option(help="Sampled negative concepts per batch.")] = 64,
+    negative_alpha: Annotated[
+        float, typer.Option(help="Negatives drawn with probability count ** alpha.")
+    ] = 0.75,
+    frozen_layers: Annotated[
+        int | None, typer.Option(help="Bottom text-encoder layers frozen (default half).")
+    ] = None,
+    fraction: Annotated[float, typer.Option(help="Share of each data file used.")] = 1.0,
+    licence: Annotated[
+        list[str] | None, typer.Option(help="NAME=LICENCE for a data file not known here.")
+    ] = None,
+    seed: int = 0,
+    resume: Annotated[bool, typer.Option(help="Continue from the last epoch checkpoint.")] = True,
+    threads: Threads = None,
+) -> None:
+    """Contrastive concept pre-training (NuNER): writes a backbone for `nuner finetune`.
+
+    Under `torchrun --nproc-per-node N -m nuner.cli pretrain ...` it trains on N processes."""
+    _prepare_torch(threads)
+    from training.pretrain.data import load_sources
+    from training.pretrain.trainer import PretrainConfig
+    from training.pretrain.trainer import pretrain as run_pretrain
+
+    licences = dict(item.split("=", 1) for item in licence or [])
+    examples, sources = load_sources(data, fraction, seed, licences)
+    for source in sources:
+        typer.echo(f"{source['name']}: {source['sentences']} sentences ({source['licence']})")
+    config = PretrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=lr,
+        max_length=max_length,
+        negatives=negatives,
+        negative_alpha=negative_alpha,
+        frozen_layers=frozen_layers,
+        seed=seed,
+    )
+    result = run_pretrain(_backbone(backbone), examples, config, out, sources, resume=resume)
+    typer.echo(f"backbone written to {out} ({result.tokens_per_second:.0f} tokens/s this run)")
+
+
+@app.command()
 def worker(threads: Threads = None) -> None:
     """Run fine-tune jobs: polls the embedded SQLite store, or takes jobs from
     Procrastinate when NUNER_DATABASE_URL is PostgreSQL (one worker per GPU)."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import math
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -61,6 +63,7 @@ class FinetuneResult:
     alignment: AlignmentReport
     dev_report: EntityReport | None = None
     history: list[dict] = field(default_factory=list)
+    backbone_pretraining: dict | None = None
 
     def training_info(self, config: FinetuneConfig, base_model: str, data: dict) -> dict:
         """What a checkpoint's training.json records (and a bundle manifest carries on)."""
@@ -73,7 +76,17 @@ class FinetuneResult:
             "best_epoch": self.best_epoch,
             "history": self.history,
             "dev_metrics": self.dev_report.to_dict() if self.dev_report else None,
+            "backbone_pretraining": self.backbone_pretraining,
         }
+
+
+def backbone_pretraining(backbone: str) -> dict | None:
+    """What a `nuner pretrain` backbone was trained on, and under which licences."""
+    path = Path(backbone) / "pretraining.json"
+    if not path.is_file():
+        return None
+    info = json.loads(path.read_text())
+    return {k: info.get(k) for k in ("base_model", "data", "licences")}
 
 
 def seed_everything(seed: int) -> None:
@@ -160,6 +173,7 @@ def finetune(
         alignment=alignment,
         dev_report=dev_report,
         history=history,
+        backbone_pretraining=backbone_pretraining(backbone),
     )
 
 

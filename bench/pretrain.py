@@ -1,0 +1,288 @@
+"""Does NuNER pre-training help few-shot taggers here? (docs/pretrain.md)
+
+Stages, each resumable (pre-training resumes from its epoch checkpoints;
+every finished few-shot run is appended to a JSONL log):
+
+1. ``pretrain --fraction F``: pre-train the default backbone on the three
+   shared LLM-annotated sets (a seeded share F of each) into
+   ``.bench/pretrain-F``.
+2. ``select``: pre-training settings are compared on the *dev* splits of
+   conll2003 and wnut2017 at k=8 (seeds 100, 101) against the base
+   backbone, never on test.
+3. ``run --fraction F``: the few-shot protocol of ``nuner evaluate`` (k~2k
+   from train, fine-tune with the configuration of docs/fewshot.md, score on
+   test) with the pre-trained backbone. The base backbone's runs are those
+   of docs/fewshot.json: same code, configuration, samples and seeds, and
+   fine-tuning is deterministic (checked: the fp32 bundles of
+   docs/finetune.md reproduce them to the digit).
+4. ``report``: docs/pretrain.md, .json and .png.
+
+    python bench/pretrain.py pretrain --fraction 1.0
+    python bench/pretrain.py run --fraction 1.0
+    python bench/pretrain.py report
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+# Run as a script, this folder would shadow the `export` package with export.py.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(_HERE.parent) if Path(p or ".").resolve() == _HERE else p for p in sys.path]
+
+import typer
+from transformers.utils import logging as hf_logging
+
+from nuner.backbones import resolve_backbone
+from training.fewshot import FewshotRun, run_fewshot, runs_to_dicts, summarize
+from training.finetune import FinetuneConfig
+from training.pretrain.data import load_sources
+from training.pretrain.trainer import PRETRAINING_FILE, PretrainConfig, pretrain
+from training.report import markdown_table, plot_f1_vs_k
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+WORK = ROOT / ".bench"
+DATASETS = ROOT.parent / "shared" / "datasets"
+PRETRAINING_SETS = ("pile_ner_slimer391", "nuner_sample1k", "pile_ner_sentences")
+RESULT_DATASETS = ("conll2003", "wnut2017", "mit_movie", "mit_restaurant")
+SELECTION_DATASETS = ("conll2003", "wnut2017")
+RUN_LOG = DOCS / "pretrain_runs.jsonl"
+SELECTION_LOG = DOCS / "pretrain_selection_runs.jsonl"
+
+# Settings fixed before any result was seen (the paper's where it gives them).
+CANDIDATES: dict[str, dict] = {
+    "lr5e-5": {"learning_rate": 5e-5},
+    "lr2e-4": {"learning_rate": 2e-4},
+}
+
+BASE = "base all-MiniLM-L6-v2"
+
+app = typer.Typer(add_completion=False)
+
+
+def backbone_dir(fraction: float, candidate: str) -> Path:
+    return WORK / f"pretrain-{candidate}-{round(100 * fraction)}"
+
+
+def label(fraction: float, candidate: str) -> str:
+    return f"pretrained {candidate} {round(100 * fraction)}%"
+
+
+def _load_log(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _append(path: Path, record: dict) -> None:
+    with path.open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def _fewshot_config() -> FinetuneConfig:
+    selection = json.loads((DOCS / "fewshot_selection.json").read_text())
+    return FinetuneConfig(**selection["config"])
+
+
+@app.command("pretrain")
+def pretrain_command(
+    fraction: float = typer.Option(1.0), candidate: str = typer.Option("lr5e-5")
+) -> None:
+    """Pre-train the default backbone on the shared annotated sets."""
+    hf_logging.set_verbosity_error()
+    examples, sources = load_sources([DATASETS / name for name in PRETRAINING_SETS], fraction)
+    config = PretrainConfig(**CANDIDATES[candidate])
+    result = pretrain(
+        str(resolve_backbone(None)), examples, config, backbone_dir(fraction, candidate), sources
+    )
+    typer.echo(f"{len(examples)} sentences, {result.tokens_per_second:.0f} tokens/s")
+
+
+def _execute(log: Path, name: str, backbone: str, datasets, ks, seeds, split: str) -> None:
+    done = {(r["backbone"], r["dataset"], r["k"], r["seed"]) for r in _load_log(log)}
+    for dataset in datasets:
+        for k in ks:
+            todo = [s for s in seeds if (name, dataset, k, s) not in done]
+            if todo:
+                run_fewshot(
+                    DATASETS / dataset,
+                    backbone,
+                    [k],
+                    todo,
+                    _fewshot_config(),
+                    split=split,
+                    on_run=lambda run: (
+                        _append(log, {"backbone": name, **runs_to_dicts([run])[0]}),
+                        typer.echo(f"{name} {run.dataset} k={run.k} s={run.seed} f1={run.f1:.4f}"),
+                    ),
+                )
+
+
+@app.command()
+def select(seeds: list[int] = typer.Option([100, 101])) -> None:
+    """Base backbone vs each pre-training candidate on dev data, k=8."""
+    hf_logging.set_verbosity_error()
+    _execute(
+        SELECTION_LOG, "base", str(resolve_backbone(None)), SELECTION_DATASETS, [8], seeds, "dev"
+    )
+    for candidate in CANDIDATES:
+        directory = backbone_dir(1.0, candidate)
+        if (directory / PRETRAINING_FILE).is_file():
+            name = label(1.0, candidate)
+            _execute(SELECTION_LOG, name, str(directory), SELECTION_DATASETS, [8], seeds, "dev")
+    records = _load_log(SELECTION_LOG)
+    scores = {
+        name: statistics.fmean(r["f1"] for r in records if r["backbone"] == name)
+        for name in sorted({r["backbone"] for r in records})
+    }
+    (DOCS / "pretrain_selection.json").write_text(json.dumps({"dev_mean_f1": scores}, indent=2))
+    typer.echo(json.dumps(scores, indent=2))
+
+
+@app.command()
+def run(
+    fraction: float = typer.Option(1.0),
+    candidate: str = typer.Option("lr5e-5"),
+    ks: list[int] = typer.Option([4, 8, 16]),
+    seeds: list[int] = typer.Option([0, 1, 2, 3, 4]),
+    datasets: list[str] = typer.Option(list(RESULT_DATASETS)),
+) -> None:
+    """The few-shot protocol on test splits with a pre-trained backbone."""
+    hf_logging.set_verbosity_error()
+    directory = backbone_dir(fraction, candidate)
+    _execute(RUN_LOG, label(fraction, candidate), str(directory), datasets, ks, seeds, "test")
+
+
+def _summary(records: list[dict], name: str) -> dict:
+    runs = [
+        FewshotRun(**{k: v for k, v in r.items() if k not in ("backbone", "config")})
+        for r in records
+        if r["backbone"] == name
+    ]
+    return summarize(runs)
+
+
+@app.command()
+def report(candidate: str = typer.Option("lr5e-5")) -> None:
+    """docs/pretrain.md, .json and .png from the logs."""
+    base_runs = json.loads((DOCS / "fewshot.json").read_text())["runs"]
+    for run in base_runs:
+        run["backbone"] = BASE
+    records = _load_log(RUN_LOG)
+    names = [BASE, *sorted({r["backbone"] for r in records}, reverse=True)]
+    every = base_runs + records
+    summaries = {name: _summary(every, name) for name in names}
+    main = label(1.0, candidate)
+    result = {
+        "summaries": summaries,
+        "gains_vs_base": {name: _gains(every, name) for name in names[1:]},
+        "pretraining": _provenance(candidate),
+        "selection": _read_json(DOCS / "pretrain_selection.json"),
+    }
+    (DOCS / "pretrain.json").write_text(json.dumps(result, indent=2))
+    plot_f1_vs_k(
+        {n: s for n, s in summaries.items() if n in (BASE, main)},
+        DOCS / "pretrain.png",
+        "Few-shot entity F1: base vs NuNER-style pre-trained",
+    )
+    (DOCS / "pretrain.md").write_text(_markdown(result, main))
+    typer.echo(markdown_table(summaries))
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _provenance(candidate: str) -> dict:
+    found = {}
+    for directory in sorted(WORK.glob(f"pretrain-{candidate}-*")):
+        info = _read_json(directory / PRETRAINING_FILE)
+        if info:
+            keep = (
+                "data",
+                "licences",
+                "config",
+                "history",
+                "concepts",
+                "windows",
+                "frozen_layers",
+                "seconds_this_run",
+                "tokens_per_second_this_run",
+            )
+            found[directory.name] = {k: info.get(k) for k in keep}
+    return found
+
+
+def _gains(records: list[dict], name: str) -> dict:
+    """Mean F1 gain in points per k over datasets, against the base runs with the
+    same dataset, k and seed (so a 3-seed run is compared with the same 3 seeds)."""
+    base = {(r["dataset"], r["k"], r["seed"]): r["f1"] for r in records if r["backbone"] == BASE}
+    by_k: dict[int, dict[str, list[float]]] = {}
+    for r in records:
+        key = (r["dataset"], r["k"], r["seed"])
+        if r["backbone"] == name and key in base:
+            by_k.setdefault(r["k"], {}).setdefault(r["dataset"], []).append(r["f1"] - base[key])
+    return {
+        k: {
+            "points": round(100 * statistics.fmean(statistics.fmean(v) for v in per.values()), 2),
+            "per_dataset": {d: round(100 * statistics.fmean(v), 2) for d, v in per.items()},
+            "seeds": sorted({len(v) for v in per.values()}),
+        }
+        for k, per in sorted(by_k.items())
+    }
+
+
+def _markdown(result: dict, main: str) -> str:
+    lines = [
+        "# NuNER-style pre-training: does it help few-shot taggers here?",
+        "",
+        "`python bench/pretrain.py pretrain|run|report` (stages and choices in its docstring). "
+        "The default backbone (all-MiniLM-L6-v2, 6 layers) pre-trained with `nuner pretrain` on "
+        "the three shared LLM-annotated sets, then the few-shot protocol of `nuner evaluate` "
+        "(k~2k, fine-tuning configuration of docs/fewshot.md, strict entity F1 on the test "
+        "splits), mean ± std over seeds, in F1 points. Base backbone runs: docs/fewshot.json.",
+        "",
+        markdown_table(result["summaries"]),
+        "## Gain over the base backbone (same datasets, k and seeds)",
+        "",
+        "| backbone | k | mean gain (points) | per dataset | seeds |",
+        "|---|---:|---:|---|---|",
+    ]
+    for name, gains in result["gains_vs_base"].items():
+        for k, g in gains.items():
+            per = ", ".join(f"{d} {v:+.1f}" for d, v in g["per_dataset"].items())
+            lines.append(f"| {name} | {k} | {g['points']:+.2f} | {per} | {g['seeds']} |")
+    lines += ["", "![F1 vs k](pretrain.png)", "", "## Pre-training runs", ""]
+    lines += ["| run | sentences | concepts | windows | epochs: loss | time | tokens/s |"]
+    lines += ["|---|---:|---:|---:|---|---:|---:|"]
+    for name, info in result["pretraining"].items():
+        sentences = sum(d["sentences"] for d in info["data"])
+        losses = ", ".join(f"{h['loss']:.4f}" for h in info["history"])
+        lines.append(
+            f"| {name} | {sentences} | {info['concepts']} | {info['windows']} | {losses} | "
+            f"{info['seconds_this_run']:.0f} s | {info['tokens_per_second_this_run']:.0f} |"
+        )
+    if result["pretraining"]:
+        first = next(iter(result["pretraining"].values()))
+        licences = ", ".join(first["licences"])
+        lines += [
+            "",
+            f"Data licences (recorded in each backbone's model card and in every bundle "
+            f"fine-tuned from it): {licences}. Pre-training configuration: "
+            f"`{json.dumps(first['config'])}`, bottom {first['frozen_layers']} layers frozen.",
+        ]
+    if result["selection"]:
+        lines += [
+            "",
+            "Dev check (k=8, conll2003 + wnut2017 dev, seeds 100/101): "
+            + json.dumps(result["selection"]["dev_mean_f1"]),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    app()
