@@ -321,6 +321,73 @@ def serve(
 
 
 @app.command()
+def annotate(
+    input: Annotated[
+        Path | None, typer.Option(help="Text (one document per line), a .txt folder, or JSONL.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Annotated JSONL (appended, resumable).")
+    ] = None,
+    stats: Annotated[
+        Path | None, typer.Option(help="Print the concept frequencies of an annotated JSONL.")
+    ] = None,
+    text_field: Annotated[str, typer.Option(help="JSONL field with the text.")] = "text",
+    base_url: Annotated[
+        str | None, typer.Option(help="Endpoint (NUNER_ANNOTATE_BASE_URL).")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model (NUNER_ANNOTATE_MODEL).")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Requests in flight.")] = None,
+) -> None:
+    """Annotate raw text with an LLM (NuNER's unconstrained prompt) for `nuner pretrain`."""
+    import asyncio
+    import os
+
+    from training.annotate.pipeline import concept_stats
+
+    if stats is not None:
+        typer.echo(json.dumps(concept_stats(stats), indent=2, ensure_ascii=False))
+        return
+    if input is None or output is None:
+        raise typer.BadParameter("--input and --output are required (or --stats FILE)")
+    from training.annotate.client import ChatClient, ClientSettings
+    from training.annotate.pipeline import Pricing, annotate_corpus
+
+    settings = get_settings()
+    client = ChatClient(
+        ClientSettings(
+            base_url=base_url or settings.annotate_base_url,
+            model=model or settings.annotate_model,
+            api_key=os.environ.get(settings.annotate_api_key_env),
+            temperature=settings.annotate_temperature,
+            max_tokens=settings.annotate_max_tokens,
+            timeout_s=settings.annotate_timeout_s,
+            max_retries=settings.annotate_max_retries,
+        )
+    )
+    pricing = Pricing(
+        settings.annotate_price_input_per_mtok, settings.annotate_price_output_per_mtok
+    )
+
+    async def run_and_close():
+        try:
+            return await annotate_corpus(
+                input,
+                output,
+                client,
+                concurrency or settings.annotate_concurrency,
+                pricing,
+                text_field,
+            )
+        finally:
+            await client.close()
+
+    report = asyncio.run(run_and_close())
+    summary = report.to_dict()
+    summary.pop("concepts")
+    typer.echo(json.dumps(summary, indent=2))
+
+
+@app.command()
 def pretrain(
     data: Annotated[
         list[Path], typer.Argument(help="Annotated JSONL files or dataset directories.")

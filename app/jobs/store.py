@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
@@ -89,6 +89,12 @@ class JobStore:
                 f"Idempotency-Key {key!r} was used for job {row.id} with a different body"
             )
         return row
+
+    def discard(self, job_id: str) -> None:
+        """Forget a job that never reached the queue (its key may then be reused)."""
+        with self.sessions.begin() as session:
+            session.execute(delete(JobEventRow).where(JobEventRow.job_id == job_id))
+            session.execute(delete(JobRow).where(JobRow.id == job_id))
 
     def get(self, job_id: str) -> JobRow:
         with self.sessions() as session:

@@ -191,3 +191,20 @@ async def test_all_problems_are_listed(jobs_app):
         response = await client.post("/v1/finetune", json=body(examples=[PARIS, BERLIN, bad]))
         locations = [d["location"] for d in response.json()["error"]["details"]]
         assert locations[:2] == ["examples[2].spans[0]", "examples[2].spans[1]"]
+
+
+async def test_a_job_the_queue_refuses_is_not_left_behind(jobs_app):
+    class BrokenQueue:
+        def enqueue(self, job):
+            raise ConnectionError("connection refused")
+
+        def close(self):
+            pass
+
+    async with running(jobs_app) as client:
+        jobs_app.state.job_queue = BrokenQueue()
+        headers = {"Idempotency-Key": "k"}
+        response = await client.post("/v1/finetune", json=body(), headers=headers)
+        assert response.status_code == 503 and response.headers["retry-after"] == "5"
+        assert response.json()["error"]["code"] == "queue_unavailable"
+        assert (await client.get("/v1/finetune")).json()["data"] == []

@@ -112,7 +112,7 @@ def pretrain(
     tokenizer = load_fast_tokenizer(backbone)
     encoder = text_encoder_for(tokenizer, config.max_length, config.stride)
     vocabulary = ConceptVocabulary.from_examples(examples)
-    windows = build_windows(examples, encoder, vocabulary)[dist.rank :: dist.world]
+    windows = _shard(build_windows(examples, encoder, vocabulary), dist)
     if not windows or not len(vocabulary):
         raise ValueError("no annotated windows to pre-train on")
     concept_ids = [
@@ -223,6 +223,12 @@ def _train_epoch(
             loss=f"{np.mean(losses[-50:]):.4f}", tok_s=f"{tokens / max(elapsed, 1e-9):.0f}"
         )
     return float(np.mean(losses)), tokens
+
+
+def _shard(windows: list[PretrainWindow], dist: Distributed) -> list[PretrainWindow]:
+    """Equal shares: a rank with one batch more would wait forever in DDP's all-reduce."""
+    usable = len(windows) - len(windows) % dist.world
+    return windows[:usable][dist.rank :: dist.world]
 
 
 def batch_concepts(

@@ -56,7 +56,16 @@ def create_job(
         request.tagger, request.model_dump(mode="json"), request.summary(), idempotency_key
     )
     if created:
-        queue.enqueue(job)
+        try:
+            queue.enqueue(job)
+        except Exception as error:
+            store.discard(job.id)
+            raise ApiError(
+                503,
+                "queue_unavailable",
+                f"the job queue is unavailable: {error}",
+                headers={"Retry-After": "5"},
+            ) from None
     else:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/finetune/{job.id}"
