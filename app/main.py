@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.api.routes import extract, finetune, ops, taggers
+from app.auth import ApiKeyConfig, KeyRing
 from app.errors import install_error_handlers
 from app.jobs.metrics import JobCollector
 from app.jobs.queue import make_queue
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.registry = registry
     app.state.jobs = JobStore(registry.engine)
+    app.state.keys = KeyRing([ApiKeyConfig.model_validate(k) for k in settings.api_keys])
     app.state.worker = None
     metrics.registry.register(
         JobCollector(

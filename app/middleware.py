@@ -58,6 +58,7 @@ class RequestContext:
                         "route": route,
                         "status": status,
                         "ms": round(1000 * elapsed, 2),
+                        "key": scope.get("state", {}).get("principal"),  # a name, never a key
                     }
                 )
             )

@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     annotate_price_output_per_mtok: float | None = Field(
         default=None, ge=0, description="USD per million completion tokens."
     )
+    # --- access ----------------------------------------------------------------
+    api_keys: list[dict] = Field(
+        default_factory=list,
+        description='API keys as JSON: [{"name", "sha256", "scope": "read"|"write", '
+        '"namespace"}]; none = no authentication (embedded default).',
+    )
     # --- fine-tune jobs ------------------------------------------------------
     embedded_worker: bool = Field(
         default=True,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
+from app.auth import ANONYMOUS, Principal
+from app.errors import ApiError
 from app.jobs.queue import JobQueue
 from app.jobs.store import JobStore
 from app.metrics import ServiceMetrics
@@ -51,6 +53,33 @@ def get_job_queue(request: Request) -> JobQueue:
     return _state(request).job_queue
 
 
+def get_principal(
+    request: Request,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
+    """Who calls: anonymous (with every right) when no API keys are configured."""
+    ring = _state(request).keys
+    if not ring.enabled:
+        return ANONYMOUS
+    scheme, _, key = (authorization or "").partition(" ")
+    principal = ring.authenticate(key.strip()) if scheme.lower() == "bearer" else None
+    if principal is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "missing or invalid API key: send 'Authorization: Bearer KEY'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    request.state.principal = principal.name  # the access log shows who, never the key
+    return principal
+
+
+def get_writer(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    if not principal.can_write:
+        raise ApiError(403, "forbidden", f"API key {principal.name!r} is read-only")
+    return principal
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 CacheDep = Annotated[TaggerCache, Depends(get_cache)]
@@ -59,3 +88,5 @@ MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 ResolverDep = Annotated[AliasResolver, Depends(get_resolver)]
 JobStoreDep = Annotated[JobStore, Depends(get_job_store)]
 JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
+ReaderDep = Annotated[Principal, Depends(get_principal)]
+WriterDep = Annotated[Principal, Depends(get_writer)]

@@ -112,12 +112,18 @@ class JobStore:
         return request
 
     def list(
-        self, state: JobState | None = None, limit: int = 20, after: str | None = None
+        self,
+        state: JobState | None = None,
+        limit: int = 20,
+        after: str | None = None,
+        tagger_prefix: str | None = None,
     ) -> tuple[list[JobRow], bool]:
         """Newest first; ``after`` is the last id of the previous page."""
         query = select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id.desc())
         if state is not None:
             query = query.where(JobRow.state == state.value)
+        if tagger_prefix is not None:
+            query = query.where(JobRow.tagger.startswith(tagger_prefix, autoescape=True))
         if after is not None:
             anchor = self.get(after)
             query = query.where(

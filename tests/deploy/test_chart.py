@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.deploy.conftest import CHART, find, profile_values, render
@@ -48,8 +50,9 @@ def test_api_pods(rendered):
     assert env["NUNER_SECRETS_DIR"] == "/var/run/secrets/nuner"  # the URL is a file there
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     assert mounts["database"] == "/var/run/secrets/nuner"
-    secret = next(v for v in api["volumes"] if v["name"] == "database")["secret"]
-    assert secret["items"][0]["path"] == "nuner_database_url"
+    sources = next(v for v in api["volumes"] if v["name"] == "database")["projected"]["sources"]
+    files = [item["path"] for source in sources for item in source["secret"]["items"]]
+    assert files == ["nuner_database_url", "nuner_api_keys"]  # API keys on by default
     hpa = find(manifests, "HorizontalPodAutoscaler")
     assert hpa["apiVersion"] == "autoscaling/v2"
 
@@ -81,18 +84,24 @@ def test_bundle_storage(rendered):
 
 def test_secrets(rendered):
     profile, manifests = rendered
-    secrets = [m for m in manifests if m["kind"] == "Secret"]
+    secrets = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "Secret"}
+    keys = json.loads(secrets["nuner-api-keys"]["stringData"]["nuner_api_keys"])
+    assert keys[0]["scope"] == "write"
     if profile == "s3":  # existingSecret for the database; secretEnv rendered
-        assert [s["metadata"]["name"] for s in secrets] == ["nuner-env"]
+        assert set(secrets) == {"nuner-api-keys", "nuner-env"}
+        assert keys[1]["namespace"] == "team-a"
     else:
-        assert secrets[0]["stringData"]["database-url"].startswith("postgresql+psycopg://")
+        url = secrets["nuner-db"]["stringData"]["database-url"]
+        assert url.startswith("postgresql+psycopg://")
 
 
-def test_missing_database_fails_with_a_clear_message():
+def test_missing_required_values_fail_with_a_clear_message():
     import helm_python
 
+    with pytest.raises(helm_python.HelmError, match="set auth.apiKeys"):
+        render({"database": {"url": "postgresql://x/y"}})
     with pytest.raises(helm_python.HelmError, match="set database.url"):
-        render({})
+        render({"auth": {"enabled": False}})
 
 
 @pytest.mark.parametrize(

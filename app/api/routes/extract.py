@@ -4,8 +4,9 @@ import asyncio
 
 from fastapi import APIRouter
 
-from app.api.deps import BatcherDep, CacheDep, ResolverDep, SettingsDep
+from app.api.deps import BatcherDep, CacheDep, ReaderDep, ResolverDep, SettingsDep
 from app.errors import ApiError
+from app.registry import TaggerNotFound
 from app.schemas import EntityOut, ErrorEnvelope, ExtractRequest, ExtractResponse, TextResult
 from nuner.types import Entity
 
@@ -60,10 +61,13 @@ async def extract(
     resolver: ResolverDep,
     cache: CacheDep,
     batcher: BatcherDep,
+    principal: ReaderDep,
 ) -> ExtractResponse:
     """Offsets are Unicode code points (Python ``str`` indices) into each text
     exactly as sent, ``end`` exclusive. Texts longer than the model's window are
     split into overlapping windows and merged; nothing is truncated."""
+    if not principal.owns(body.tagger.partition("@")[0]):
+        raise TaggerNotFound(f"no tagger or alias named {body.tagger!r}")
     texts = body.all_texts
     check_texts(texts, settings.max_text_chars, settings.max_batch_texts)
     # fast paths stay on the event loop; database and disk work go to a thread

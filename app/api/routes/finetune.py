@@ -10,9 +10,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
-from app.api.deps import JobQueueDep, JobStoreDep, SettingsDep
+from app.api.deps import JobQueueDep, JobStoreDep, ReaderDep, SettingsDep, WriterDep
+from app.auth import Principal
 from app.errors import ApiError
-from app.jobs.models import JobState
+from app.jobs.models import JobRow, JobState
 from app.jobs.schemas import (
     EventListOut,
     EventOut,
@@ -22,12 +23,21 @@ from app.jobs.schemas import (
     WorkerListOut,
     WorkerOut,
 )
+from app.jobs.store import JobNotFound, JobStore
 from app.jobs.validation import find_problems
 from app.schemas import ErrorEnvelope
 
 router = APIRouter(prefix="/v1/finetune", tags=["finetune"])
 workers_router = APIRouter(prefix="/v1/workers", tags=["finetune"])
 NOT_FOUND = {404: {"model": ErrorEnvelope, "description": "Unknown job."}}
+
+
+def visible_job(store: JobStore, job_id: str, principal: Principal) -> JobRow:
+    """Another namespace's job looks exactly like one that does not exist."""
+    job = store.get(job_id)
+    if not principal.owns(job.tagger):
+        raise JobNotFound(f"no fine-tune job {job_id!r}")
+    return job
 
 
 @router.post(
@@ -45,15 +55,26 @@ def create_job(
     store: JobStoreDep,
     queue: JobQueueDep,
     settings: SettingsDep,
+    principal: WriterDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> JobOut:
     """Queue a fine-tune job; poll it, or watch its events, until it succeeds."""
+    if not principal.owns(request.tagger):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"API key {principal.name!r} may only create taggers named '{principal.namespace}.*'",
+        )
     problems = find_problems(request, settings)
     if problems:
         details = [{"location": p.location, "problem": p.problem} for p in problems]
         raise ApiError(422, "invalid_examples", str(problems[0]), details)
     job, created = store.create(
-        request.tagger, request.model_dump(mode="json"), request.summary(), idempotency_key
+        request.tagger,
+        request.model_dump(mode="json"),
+        request.summary(),
+        # keys are per caller: one team's key can never return another team's job
+        f"{principal.name}:{idempotency_key}" if idempotency_key else None,
     )
     if created:
         try:
@@ -75,28 +96,32 @@ def create_job(
 @router.get("", response_model=JobListOut)
 def list_jobs(
     store: JobStoreDep,
+    principal: ReaderDep,
     state: JobState | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     after: Annotated[str | None, Query(description="Last job id of the previous page.")] = None,
 ) -> JobListOut:
     """Newest first."""
-    jobs, has_more = store.list(state, limit, after)
+    prefix = f"{principal.namespace}." if principal.namespace else None
+    jobs, has_more = store.list(state, limit, after, tagger_prefix=prefix)
     return JobListOut(data=[JobOut.from_row(job) for job in jobs], has_more=has_more)
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=NOT_FOUND)
-def get_job(job_id: str, store: JobStoreDep) -> JobOut:
-    return JobOut.from_row(store.get(job_id))
+def get_job(job_id: str, store: JobStoreDep, principal: ReaderDep) -> JobOut:
+    return JobOut.from_row(visible_job(store, job_id, principal))
 
 
 @router.get("/{job_id}/events", response_model=EventListOut, responses=NOT_FOUND)
 def job_events(
     job_id: str,
     store: JobStoreDep,
+    principal: ReaderDep,
     after: Annotated[int | None, Query(description="Last event id already seen.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventListOut:
     """Oldest first: state changes, one event per epoch (loss, dev F1), export, publish."""
+    visible_job(store, job_id, principal)
     return EventListOut(data=[EventOut.from_row(e) for e in store.events(job_id, after, limit)])
 
 
@@ -105,14 +130,15 @@ def job_events(
     response_model=JobOut,
     responses={**NOT_FOUND, 409: {"model": ErrorEnvelope, "description": "Already finished."}},
 )
-def cancel_job(job_id: str, store: JobStoreDep) -> JobOut:
+def cancel_job(job_id: str, store: JobStoreDep, principal: WriterDep) -> JobOut:
     """A queued job is cancelled at once, a running one at its next epoch; either
     way nothing is published."""
+    visible_job(store, job_id, principal)
     return JobOut.from_row(store.request_cancel(job_id))
 
 
 @workers_router.get("", response_model=WorkerListOut)
-def list_workers(store: JobStoreDep, settings: SettingsDep) -> WorkerListOut:
+def list_workers(store: JobStoreDep, settings: SettingsDep, principal: ReaderDep) -> WorkerListOut:
     """Fine-tune workers with a heartbeat within ``NUNER_JOB_STALE_SECONDS``: jobs
     stay queued while this list is empty."""
     workers = store.live_workers(settings.job_stale_seconds)

@@ -4,13 +4,20 @@ import asyncio
 
 from fastapi import APIRouter, Response
 
-from app.api.deps import CacheDep, RegistryDep, ResolverDep
+from app.api.deps import CacheDep, ReaderDep, RegistryDep, ResolverDep, WriterDep
+from app.auth import Principal
 from app.errors import ApiError
 from app.registry import Registry, TaggerNotFound, TaggerVersion
 from app.schemas import ErrorEnvelope, TaggerDetail, TaggerList, TaggerSummary, VersionOut
 
 router = APIRouter(prefix="/v1/taggers", tags=["taggers"])
 NOT_FOUND = {404: {"model": ErrorEnvelope, "description": "Unknown tagger or version."}}
+
+
+def owned(principal: Principal, name: str) -> None:
+    """Another namespace's tagger looks exactly like one that does not exist."""
+    if not principal.owns(name):
+        raise TaggerNotFound(f"no tagger named {name!r}")
 
 
 def version_out(version: TaggerVersion) -> VersionOut:
@@ -40,9 +47,10 @@ def summary(registry: Registry, name: str) -> TaggerSummary:
 
 
 @router.get("", response_model=TaggerList, summary="List taggers")
-async def list_taggers(registry: RegistryDep) -> TaggerList:
+async def list_taggers(registry: RegistryDep, principal: ReaderDep) -> TaggerList:
     def read() -> TaggerList:
-        return TaggerList(taggers=[summary(registry, n) for n in registry.names()])
+        names = [n for n in registry.names() if principal.owns(n)]
+        return TaggerList(taggers=[summary(registry, n) for n in names])
 
     return await asyncio.to_thread(read)
 
@@ -53,7 +61,9 @@ async def list_taggers(registry: RegistryDep) -> TaggerList:
     responses=NOT_FOUND,
     summary="Versions, labels, metrics and aliases of a tagger",
 )
-async def get_tagger(name: str, registry: RegistryDep) -> TaggerDetail:
+async def get_tagger(name: str, registry: RegistryDep, principal: ReaderDep) -> TaggerDetail:
+    owned(principal, name)
+
     def read() -> TaggerDetail:
         versions = registry.versions(name)
         if not versions:
@@ -67,8 +77,9 @@ async def get_tagger(name: str, registry: RegistryDep) -> TaggerDetail:
 
 @router.delete("/{name}", status_code=204, responses=NOT_FOUND, summary="Delete a tagger")
 async def delete_tagger(
-    name: str, registry: RegistryDep, cache: CacheDep, resolver: ResolverDep
+    name: str, registry: RegistryDep, cache: CacheDep, resolver: ResolverDep, principal: WriterDep
 ) -> Response:
+    owned(principal, name)
     await asyncio.to_thread(registry.delete_tagger, name)
     cache.forget(name)
     resolver.invalidate()
@@ -82,8 +93,14 @@ async def delete_tagger(
     summary="Delete one version (its alias moves to the latest remaining)",
 )
 async def delete_version(
-    name: str, version: str, registry: RegistryDep, cache: CacheDep, resolver: ResolverDep
+    name: str,
+    version: str,
+    registry: RegistryDep,
+    cache: CacheDep,
+    resolver: ResolverDep,
+    principal: WriterDep,
 ) -> Response:
+    owned(principal, name)
     if "@" in version or "/" in version:
         raise ApiError(422, "invalid_version", f"invalid version {version!r}")
     await asyncio.to_thread(registry.delete_version, name, version)

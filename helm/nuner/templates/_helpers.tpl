@@ -96,14 +96,24 @@ app.kubernetes.io/component: {{ .component }}
 {{ include "nuner.secretVolume" . }}
 {{- end }}
 
+{{/* One directory of secret files (NUNER_SECRETS_DIR): database URL and API keys. */}}
 {{- define "nuner.secretVolume" -}}
 - name: database
-  secret:
-    secretName: {{ include "nuner.databaseSecretName" . }}
+  projected:
     defaultMode: 0440
-    items:
-      - key: {{ .Values.database.existingSecretKey }}
-        path: nuner_database_url
+    sources:
+      - secret:
+          name: {{ include "nuner.databaseSecretName" . }}
+          items:
+            - key: {{ .Values.database.existingSecretKey }}
+              path: nuner_database_url
+      {{- if .Values.auth.enabled }}
+      - secret:
+          name: {{ include "nuner.fullname" . }}-api-keys
+          items:
+            - key: nuner_api_keys
+              path: nuner_api_keys
+      {{- end }}
 {{- end }}
 
 {{- define "nuner.volumeMounts" -}}
