@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -67,23 +67,28 @@ def test_uvicorn_serves_extract_and_drains_on_sigterm(server):
     assert all(text[e["start"] : e["end"]] == e["text"] for e in response.json()["entities"])
     assert response.headers["x-request-id"]
 
-    texts = [e.text for e in read_jsonl(dataset_path("conll2003", "test"))[:64]] * 4
-    result: dict = {}
-
-    def slow_request() -> None:
-        result["response"] = httpx.post(
-            f"{base}/v1/extract", json={"tagger": "conll", "texts": texts[:64]}, timeout=60
-        )
-
-    worker = threading.Thread(target=slow_request)
-    worker.start()
-    time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
-    worker.join(timeout=60)
+    texts = [e.text for e in read_jsonl(dataset_path("conll2003", "test"))[:64]]
+    body = json.dumps({"tagger": "conll", "texts": texts}).encode()
+    host, port = base.removeprefix("http://").split(":")
+    head = (
+        f"POST /v1/extract HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=60) as client:
+        # The request is in flight for certain: its headers are in, its body is not.
+        client.sendall(head + body[:-1])
+        time.sleep(1.0)
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        client.sendall(body[-1:])
+        raw = b""
+        while chunk := client.recv(65536):
+            raw += chunk
     # uvicorn re-raises the captured SIGTERM after a graceful shutdown
     assert process.wait(timeout=60) in (0, -signal.SIGTERM)
-    assert result["response"].status_code == 200  # in flight when SIGTERM came: answered
-    assert len(result["response"].json()["results"]) == 64
+    status, _, payload = raw.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 200"), status  # in flight when SIGTERM came: answered
+    assert len(json.loads(payload)["results"]) == 64
     log = process.stdout.read()
     assert '"route": "/v1/extract"' in log and '"request_id"' in log
     assert "Application shutdown complete" in log
