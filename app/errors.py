@@ -8,6 +8,7 @@ fault is a 500 (and it never leaks internals).
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -63,6 +64,15 @@ HTTP_CODES = {
 }
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method of the path, whichever route declares it (from the OpenAPI paths)."""
+    for template, operations in request.app.openapi()["paths"].items():
+        pattern = "^" + re.sub(r"\{[^/]+\}", "[^/]+", template) + "$"
+        if re.match(pattern, request.url.path):
+            return sorted(method.upper() for method in operations)
+    return []
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError) -> JSONResponse:
@@ -88,7 +98,10 @@ def install_error_handlers(app: FastAPI) -> None:
         message = str(error.detail)
         if error.status_code == 400:  # FastAPI's "error parsing the body": e.g. invalid UTF-8
             message = "the request body could not be parsed: invalid UTF-8 or JSON nested too deep"
-        return error_response(request, error.status_code, code, message)
+        headers = dict(error.headers or {})
+        if error.status_code == 405:  # RFC 9110: every method of the path, across routes
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return error_response(request, error.status_code, code, message, headers=headers)
 
     @app.exception_handler(TaggerNotFound)
     async def not_found(request: Request, error: TaggerNotFound) -> JSONResponse:

@@ -16,7 +16,15 @@ BATCH_EXAMPLE = {
 
 class ExtractRequest(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [EXTRACT_EXAMPLE, BATCH_EXAMPLE]}
+        extra="forbid",
+        json_schema_extra={
+            "examples": [EXTRACT_EXAMPLE, BATCH_EXAMPLE],
+            # what the validator below enforces, stated in the schema too
+            "oneOf": [
+                {"required": ["text"], "properties": {"text": {"type": "string"}}},
+                {"required": ["texts"], "properties": {"texts": {"type": "array"}}},
+            ],
+        },
     )
 
     tagger: str = Field(

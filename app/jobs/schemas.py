@@ -20,14 +20,14 @@ class SpanIn(BaseModel):
 class ExampleIn(BaseModel):
     """The shared span format; other keys (``tokens``, ``id``) are ignored."""
 
-    text: StrictStr
+    text: StrictStr = Field(min_length=1)
     spans: list[SpanIn] = Field(default_factory=list)
 
 
 class Hyperparameters(BaseModel):
     """Allowed ranges; defaults are those chosen on dev data (docs/fewshot.md)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # `"seed": false` is not 0
 
     epochs: int = Field(default=30, ge=1, le=100)
     learning_rate: float = Field(default=2e-4, ge=1e-6, le=1e-2)
@@ -48,6 +48,14 @@ EXAMPLE_REQUEST = {
                 {"start": 0, "end": 5, "label": "ORG"},
                 {"start": 19, "end": 28, "label": "PRODUCT"},
                 {"start": 32, "end": 41, "label": "LOC"},
+            ],
+        },
+        {
+            "text": "Samsung showed the Galaxy S24 in Seoul.",
+            "spans": [
+                {"start": 0, "end": 7, "label": "ORG"},
+                {"start": 19, "end": 29, "label": "PRODUCT"},
+                {"start": 33, "end": 38, "label": "LOC"},
             ],
         },
     ],

@@ -208,3 +208,18 @@ async def test_a_job_the_queue_refuses_is_not_left_behind(jobs_app):
         assert response.status_code == 503 and response.headers["retry-after"] == "5"
         assert response.json()["error"]["code"] == "queue_unavailable"
         assert (await client.get("/v1/finetune")).json()["data"] == []
+
+
+async def test_method_not_allowed_lists_every_method_of_the_path(jobs_app):
+    async with running(jobs_app) as client:
+        response = await client.request("OPTIONS", "/v1/finetune")
+        assert response.status_code == 405 and response.headers["allow"] == "GET, POST"
+        response = await client.request("PUT", "/v1/taggers/x")
+        assert response.headers["allow"] == "DELETE, GET"
+
+
+async def test_hyperparameters_are_strict(jobs_app):
+    async with running(jobs_app) as client:
+        response = await client.post("/v1/finetune", json=body(hyperparameters={"seed": False}))
+        assert response.status_code == 422
+        assert "body.hyperparameters.seed" in response.json()["error"]["message"]

@@ -13,6 +13,7 @@ from nuner.types import Entity
 router = APIRouter(prefix="/v1", tags=["extract"])
 
 ERRORS = {
+    400: {"model": ErrorEnvelope, "description": "Body is not UTF-8 JSON."},
     404: {"model": ErrorEnvelope, "description": "Unknown tagger or version."},
     413: {"model": ErrorEnvelope, "description": "A text or the body is too large."},
     422: {"model": ErrorEnvelope, "description": "Invalid request."},

@@ -45,6 +45,7 @@ def visible_job(store: JobStore, job_id: str, principal: Principal) -> JobRow:
     status_code=202,
     response_model=JobOut,
     responses={
+        400: {"model": ErrorEnvelope, "description": "Body is not UTF-8 JSON."},
         409: {"model": ErrorEnvelope, "description": "Idempotency-Key reused with another body."},
         422: {"model": ErrorEnvelope, "description": "Invalid examples, names or ranges."},
     },
@@ -93,7 +94,11 @@ def create_job(
     return JobOut.from_row(job)
 
 
-@router.get("", response_model=JobListOut)
+@router.get(
+    "",
+    response_model=JobListOut,
+    responses={404: {"model": ErrorEnvelope, "description": "Unknown `after` cursor."}},
+)
 def list_jobs(
     store: JobStoreDep,
     principal: ReaderDep,
@@ -117,7 +122,9 @@ def job_events(
     job_id: str,
     store: JobStoreDep,
     principal: ReaderDep,
-    after: Annotated[int | None, Query(description="Last event id already seen.")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=2**63 - 1, description="Last event id already seen.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventListOut:
     """Oldest first: state changes, one event per epoch (loss, dev F1), export, publish."""
