@@ -200,6 +200,7 @@ def report(candidate: str = typer.Option(DEFAULT_CANDIDATE)) -> None:
     result = {
         "summaries": summaries,
         "gains_vs_base": {name: _gains(every, name) for name in names[1:]},
+        "scaling_k8_common_seeds": _scaling(every, names[1:]),
         "pretraining": _provenance(candidate),
         "selection": _read_json(DOCS / "pretrain_selection.json"),
     }
@@ -256,6 +257,22 @@ def _gains(records: list[dict], name: str) -> dict:
     }
 
 
+def _scaling(records: list[dict], names: list[str], k: int = 8) -> dict:
+    """Gain at k for every pre-training run on the seeds all of them have: how the
+    gain grows with the amount of pre-training data, like for like."""
+    seeds = None
+    for name in names:
+        have = {r["seed"] for r in records if r["backbone"] == name and r["k"] == k}
+        seeds = have if seeds is None else seeds & have
+    if not seeds:
+        return {}
+    common = [r for r in records if r["seed"] in seeds]
+    return {
+        "seeds": sorted(seeds),
+        "gain_points": {n: _gains(common, n).get(k, {}).get("points") for n in names},
+    }
+
+
 def _markdown(result: dict, main: str) -> str:
     lines = [
         "# NuNER-style pre-training: does it help few-shot taggers here?",
@@ -276,6 +293,10 @@ def _markdown(result: dict, main: str) -> str:
         for k, g in gains.items():
             per = ", ".join(f"{d} {v:+.1f}" for d, v in g["per_dataset"].items())
             lines.append(f"| {name} | {k} | {g['points']:+.2f} | {per} | {g['seeds']} |")
+    scaling = result["scaling_k8_common_seeds"]
+    if scaling and len(scaling["gain_points"]) > 1:
+        lines += ["", f"Data scaling at k=8, seeds {scaling['seeds']} for every run:", ""]
+        lines += [f"* {n}: {g:+.2f} points" for n, g in scaling["gain_points"].items()]
     lines += ["", "![F1 vs k](pretrain.png)", "", "## Pre-training runs", ""]
     lines += ["| run | sentences | concepts | windows | epochs: loss | time | tokens/s |"]
     lines += ["|---|---:|---:|---:|---|---:|---:|"]
