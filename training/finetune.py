@@ -189,13 +189,23 @@ def _train_epoch(
     losses = []
     for batch in batches:
         loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        apply_gradients(loss, model, optimizer, scheduler)
         losses.append(loss.item())
     return float(np.mean(losses))
+
+
+def apply_gradients(
+    loss: torch.Tensor,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+) -> None:
+    """One optimisation step (gradients clipped to norm 1), shared with pre-training."""
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
 
 
 def _optimizer(model: NunerTagger, config: FinetuneConfig) -> torch.optim.Optimizer:

@@ -9,6 +9,7 @@ they may serve as negatives for its unlabelled tokens.
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -170,8 +171,6 @@ def load_sources(
 ) -> tuple[list[AnnotatedExample], list[dict]]:
     """Read every file (a dataset directory means its train.jsonl), keep a seeded
     ``fraction`` of each, and describe each source with its licence."""
-    import random
-
     examples, sources = [], []
     for given in paths:
         path = Path(given)

@@ -12,7 +12,6 @@ import json
 import logging
 import math
 import os
-import random
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +26,7 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from training.checkpoint import load_fast_tokenizer, text_encoder_for
+from training.finetune import apply_gradients, seed_everything
 from training.pretrain.data import (
     AnnotatedExample,
     ConceptVocabulary,
@@ -107,7 +107,7 @@ def pretrain(
     """Train, checkpoint every epoch (resuming from the last one), write the backbone."""
     output = Path(output)
     dist = Distributed.from_env()
-    _seed_everything(config.seed)
+    seed_everything(config.seed)
     device = _device(config.device, dist)
     tokenizer = load_fast_tokenizer(backbone)
     encoder = text_encoder_for(tokenizer, config.max_length, config.stride)
@@ -211,11 +211,7 @@ def _train_epoch(
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             logits = network(inputs["input_ids"], inputs["attention_mask"], *concept_inputs)
         loss = masked_bce(logits.float(), targets.to(device), mask.to(device))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        apply_gradients(loss, model, optimizer, scheduler)
         losses.append(loss.item())
         tokens += int(inputs["attention_mask"].sum())
         elapsed = bar.format_dict.get("elapsed") or 0
@@ -342,9 +338,3 @@ def _device(choice: str, dist: Distributed) -> torch.device:
     device = torch.device("cuda", dist.rank % torch.cuda.device_count())
     torch.cuda.set_device(device)
     return device
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
