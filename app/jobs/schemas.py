@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
-from app.jobs.models import JobEventRow, JobRow, WorkerRow
+from app.jobs.models import JobRow
 from nuner.bundle import BundleError, check_name
 
 
@@ -154,21 +154,13 @@ class JobListOut(BaseModel):
 
 
 class EventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read straight from a JobEventRow
+
     id: int
     created_at: datetime
     level: str
     message: str
     data: dict | None
-
-    @classmethod
-    def from_row(cls, row: JobEventRow) -> EventOut:
-        return cls(
-            id=row.id,
-            created_at=row.created_at,
-            level=row.level,
-            message=row.message,
-            data=row.data,
-        )
 
 
 class EventListOut(BaseModel):
@@ -177,6 +169,8 @@ class EventListOut(BaseModel):
 
 
 class WorkerOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read straight from a WorkerRow
+
     name: str = Field(description="host:pid")
     mode: str = Field(description="embedded (polling) or procrastinate")
     device: str
@@ -184,18 +178,6 @@ class WorkerOut(BaseModel):
     job_id: str | None
     started_at: datetime
     heartbeat_at: datetime
-
-    @classmethod
-    def from_row(cls, row: WorkerRow) -> WorkerOut:
-        return cls(
-            name=row.name,
-            mode=row.mode,
-            device=row.device,
-            state=row.state,
-            job_id=row.job_id,
-            started_at=row.started_at,
-            heartbeat_at=row.heartbeat_at,
-        )
 
 
 class WorkerListOut(BaseModel):

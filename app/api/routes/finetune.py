@@ -129,7 +129,9 @@ def job_events(
 ) -> EventListOut:
     """Oldest first: state changes, one event per epoch (loss, dev F1), export, publish."""
     visible_job(store, job_id, principal)
-    return EventListOut(data=[EventOut.from_row(e) for e in store.events(job_id, after, limit)])
+    return EventListOut(
+        data=[EventOut.model_validate(e) for e in store.events(job_id, after, limit)]
+    )
 
 
 @router.post(
@@ -149,4 +151,4 @@ def list_workers(store: JobStoreDep, settings: SettingsDep, principal: ReaderDep
     """Fine-tune workers with a heartbeat within ``NUNER_JOB_STALE_SECONDS``: jobs
     stay queued while this list is empty."""
     workers = store.live_workers(settings.job_stale_seconds)
-    return WorkerListOut(data=[WorkerOut.from_row(w) for w in workers])
+    return WorkerListOut(data=[WorkerOut.model_validate(w) for w in workers])
