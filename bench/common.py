@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import statistics
@@ -22,7 +23,11 @@ from training.metrics import entity_scores
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-CONLL = ROOT.parent / "shared" / "datasets" / "conll2003"
+DATASETS = ROOT.parent / "shared" / "datasets"
+CONLL = DATASETS / "conll2003"
+# the few-shot protocol's datasets, and the two whose dev splits choose settings
+RESULT_DATASETS = ("conll2003", "wnut2017", "mit_movie", "mit_restaurant")
+SELECTION_DATASETS = ("conll2003", "wnut2017")
 WORK = ROOT / ".bench"
 
 
@@ -96,3 +101,15 @@ def start_service(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen
         time.sleep(0.2)
     process.kill()
     raise RuntimeError(f"server did not become ready; see {log_path}")
+
+
+def read_log(path: Path) -> list[dict]:
+    """A resumable experiment's JSONL log (one finished run per line)."""
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def append_log(path: Path, record: dict) -> None:
+    with path.open("a") as handle:
+        handle.write(json.dumps(record) + "\n")

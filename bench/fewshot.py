@@ -16,21 +16,31 @@ from __future__ import annotations
 import json
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
+
+# Run as a script, this folder would shadow the `export` package with export.py.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(_HERE.parent) if Path(p or ".").resolve() == _HERE else p for p in sys.path]
 
 import torch
 import typer
 from transformers.utils import logging as hf_logging
 
+from bench.common import (
+    DATASETS,
+    DOCS,
+    RESULT_DATASETS,
+    SELECTION_DATASETS,
+    append_log,
+    read_log,
+)
 from nuner.backbones import resolve_backbone
 from training.fewshot import FewshotRun, run_fewshot, runs_to_dicts, summarize
 from training.finetune import FinetuneConfig
 from training.report import markdown_table, plot_f1_vs_k
 
-ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "docs"
-DATASETS = ROOT.parent / "shared" / "datasets"
 SELECTION_LOG = DOCS / "fewshot_selection_runs.jsonl"
 RUN_LOG = DOCS / "fewshot_runs.jsonl"
 
@@ -41,21 +51,8 @@ CANDIDATES: dict[str, dict] = {
     "mlp-lr2e-4": {"head": "mlp", "learning_rate": 2e-4},
     "linear-two_emb-lr2e-4": {"head": "linear", "features": "two_emb", "learning_rate": 2e-4},
 }
-SELECTION_DATASETS = ("conll2003", "wnut2017")
-RESULT_DATASETS = ("conll2003", "wnut2017", "mit_movie", "mit_restaurant")
 
 app = typer.Typer(add_completion=False)
-
-
-def _load_log(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _append(path: Path, record: dict) -> None:
-    with path.open("a") as handle:
-        handle.write(json.dumps(record) + "\n")
 
 
 def _runs(records: list[dict]) -> list[FewshotRun]:
@@ -71,7 +68,7 @@ def _execute(
     seeds: list[int],
     split: str,
 ) -> None:
-    done = {(r["config"], r["dataset"], r["k"], r["seed"]) for r in _load_log(log)}
+    done = {(r["config"], r["dataset"], r["k"], r["seed"]) for r in read_log(log)}
     config = FinetuneConfig(**overrides)
     backbone = resolve_backbone(None)
     for dataset in datasets:
@@ -87,7 +84,7 @@ def _execute(
                 config,
                 split=split,
                 on_run=lambda run: (
-                    _append(log, {"config": name, **runs_to_dicts([run])[0]}),
+                    append_log(log, {"config": name, **runs_to_dicts([run])[0]}),
                     typer.echo(
                         f"{name} {run.dataset} k={run.k} seed={run.seed} "
                         f"f1={run.f1:.4f} ({run.train_seconds:.0f}s train)"
@@ -102,7 +99,7 @@ def select(seeds: list[int] = typer.Option([100, 101])) -> None:
     hf_logging.set_verbosity_error()
     for name, overrides in CANDIDATES.items():
         _execute(SELECTION_LOG, name, overrides, SELECTION_DATASETS, [8], seeds, "dev")
-    records = _load_log(SELECTION_LOG)
+    records = read_log(SELECTION_LOG)
     scores = {
         name: statistics.fmean(r["f1"] for r in records if r["config"] == name)
         for name in CANDIDATES
@@ -125,7 +122,7 @@ def run(
     name, overrides = selection["chosen"], selection["config"]
     started = time.perf_counter()
     _execute(RUN_LOG, name, overrides, RESULT_DATASETS, ks, seeds, "test")
-    records = [r for r in _load_log(RUN_LOG) if r["config"] == name]
+    records = [r for r in read_log(RUN_LOG) if r["config"] == name]
     summary = summarize(_runs(records))
     label = f"all-MiniLM-L6-v2 ({name})"
     result = {

@@ -36,6 +36,15 @@ sys.path[:] = [str(_HERE.parent) if Path(p or ".").resolve() == _HERE else p for
 import typer
 from transformers.utils import logging as hf_logging
 
+from bench.common import (
+    DATASETS,
+    DOCS,
+    RESULT_DATASETS,
+    SELECTION_DATASETS,
+    WORK,
+    append_log,
+    read_log,
+)
 from nuner.backbones import resolve_backbone
 from training.fewshot import FewshotRun, run_fewshot, runs_to_dicts, summarize
 from training.finetune import FinetuneConfig
@@ -43,13 +52,7 @@ from training.pretrain.data import load_sources
 from training.pretrain.trainer import PRETRAINING_FILE, PretrainConfig, pretrain
 from training.report import markdown_table, plot_f1_vs_k
 
-ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "docs"
-WORK = ROOT / ".bench"
-DATASETS = ROOT.parent / "shared" / "datasets"
 PRETRAINING_SETS = ("pile_ner_slimer391", "nuner_sample1k", "pile_ner_sentences")
-RESULT_DATASETS = ("conll2003", "wnut2017", "mit_movie", "mit_restaurant")
-SELECTION_DATASETS = ("conll2003", "wnut2017")
 RUN_LOG = DOCS / "pretrain_runs.jsonl"
 SELECTION_LOG = DOCS / "pretrain_selection_runs.jsonl"
 
@@ -92,17 +95,6 @@ def label(fraction: float, candidate: str) -> str:
     return f"pretrained {candidate} {round(100 * fraction)}%"
 
 
-def _load_log(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _append(path: Path, record: dict) -> None:
-    with path.open("a") as handle:
-        handle.write(json.dumps(record) + "\n")
-
-
 def _fewshot_config() -> FinetuneConfig:
     selection = json.loads((DOCS / "fewshot_selection.json").read_text())
     return FinetuneConfig(**selection["config"])
@@ -123,7 +115,7 @@ def pretrain_command(
 
 
 def _execute(log: Path, name: str, backbone: str, datasets, ks, seeds, split: str) -> None:
-    done = {(r["backbone"], r["dataset"], r["k"], r["seed"]) for r in _load_log(log)}
+    done = {(r["backbone"], r["dataset"], r["k"], r["seed"]) for r in read_log(log)}
     for dataset in datasets:
         for k in ks:
             todo = [s for s in seeds if (name, dataset, k, s) not in done]
@@ -136,7 +128,7 @@ def _execute(log: Path, name: str, backbone: str, datasets, ks, seeds, split: st
                     _fewshot_config(),
                     split=split,
                     on_run=lambda run: (
-                        _append(log, {"backbone": name, **runs_to_dicts([run])[0]}),
+                        append_log(log, {"backbone": name, **runs_to_dicts([run])[0]}),
                         typer.echo(f"{name} {run.dataset} k={run.k} s={run.seed} f1={run.f1:.4f}"),
                     ),
                 )
@@ -154,7 +146,7 @@ def select(seeds: list[int] = typer.Option([100, 101])) -> None:
         if (directory / PRETRAINING_FILE).is_file():
             name = label(1.0, candidate)
             _execute(SELECTION_LOG, name, str(directory), SELECTION_DATASETS, [8], seeds, "dev")
-    records = _load_log(SELECTION_LOG)
+    records = read_log(SELECTION_LOG)
     scores = {
         name: statistics.fmean(r["f1"] for r in records if r["backbone"] == name)
         for name in sorted({r["backbone"] for r in records})
@@ -192,7 +184,7 @@ def report(candidate: str = typer.Option(DEFAULT_CANDIDATE)) -> None:
     base_runs = json.loads((DOCS / "fewshot.json").read_text())["runs"]
     for run in base_runs:
         run["backbone"] = BASE
-    records = _load_log(RUN_LOG)
+    records = read_log(RUN_LOG)
     names = [BASE, *sorted({r["backbone"] for r in records}, reverse=True)]
     every = base_runs + records
     summaries = {name: _summary(every, name) for name in names}
