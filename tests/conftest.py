@@ -4,6 +4,8 @@ random BERT / RoBERTa models built locally (nothing is downloaded)."""
 from __future__ import annotations
 
 import os
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,27 @@ DATASETS = Path(os.environ.get("NUNER_DATASETS_DIR", ROOT.parent / "shared" / "d
 FIXTURES = Path(__file__).parent / "fixtures"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_ready(base: str, timeout: float = 60.0) -> bool:
+    """Poll a real server's /readyz until it answers 200; False on timeout."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return False
 
 
 def dataset_path(name: str, split: str = "train") -> Path:

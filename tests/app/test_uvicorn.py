@@ -15,15 +15,9 @@ import httpx
 import pytest
 
 from nuner.datasets import read_jsonl
-from tests.conftest import dataset_path
+from tests.conftest import dataset_path, free_port, wait_until_ready
 
 NUNER = str(Path(sys.executable).with_name("nuner"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -44,14 +38,7 @@ def server(tmp_path, make_bundle):
         [NUNER, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
+    if not wait_until_ready(base):
         process.kill()
         pytest.fail(f"server did not become ready: {process.stdout.read()}")
     yield base, process

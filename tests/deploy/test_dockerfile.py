@@ -6,14 +6,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import free_port, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -55,12 +55,6 @@ def test_targets_and_runtime_hygiene():
     assert 'CMD ["nuner", "serve"]' in text.split(" AS api-cpu\n", 1)[1]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_api_image_install_runs_without_torch(tmp_path):
     """The api-cpu stage's `pip install .[serve-cpu]` in a fresh virtualenv: no torch,
@@ -95,13 +89,7 @@ def test_api_image_install_runs_without_torch(tmp_path):
         [nuner, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
+        if not wait_until_ready(f"http://127.0.0.1:{port}"):
             pytest.fail("nuner serve did not become ready")
         assert httpx.get(f"http://127.0.0.1:{port}/v1/taggers").json()["taggers"] == []
     finally:
