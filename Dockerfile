@@ -8,14 +8,19 @@
 # docker build --target worker -t nuner-service:worker .
 
 # ---------------------------------------------------------------- builders --
-FROM python:3.11-slim-bookworm AS build-cpu
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# the project's sources, copied once and taken by every builder
+FROM scratch AS sources
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY nuner ./nuner
 COPY app ./app
 COPY training ./training
 COPY export ./export
+
+FROM python:3.11-slim-bookworm AS build-cpu
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY --from=sources /src /src
+WORKDIR /src
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install ".[serve-cpu]"
 
@@ -24,26 +29,22 @@ FROM nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04 AS cuda-python
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
     && rm -rf /var/lib/apt/lists/*
+# the runtime user of both CUDA images (api-gpu, worker)
+RUN useradd --create-home --uid 10001 nuner \
+    && mkdir -p /data /home/nuner/.cache \
+    && chown -R 10001:10001 /data /home/nuner/.cache
 
 FROM cuda-python AS build-gpu
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY --from=sources /src /src
 WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY nuner ./nuner
-COPY app ./app
-COPY training ./training
-COPY export ./export
 RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install ".[serve-gpu]"
 
 FROM cuda-python AS build-worker
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY --from=sources /src /src
 WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY nuner ./nuner
-COPY app ./app
-COPY training ./training
-COPY export ./export
 # torch first and alone: the CUDA build of the pinned version
 RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install "torch==2.13.0" \
@@ -55,9 +56,6 @@ COPY --from=build-gpu /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 \
     NUNER_HOME=/data NUNER_HOST=0.0.0.0 NUNER_PORT=8080 NUNER_DEVICE=cuda \
     NUNER_EMBEDDED_WORKER=false HF_HOME=/home/nuner/.cache/huggingface HF_HUB_OFFLINE=1
-RUN useradd --create-home --uid 10001 nuner \
-    && mkdir -p /data /home/nuner/.cache \
-    && chown -R 10001:10001 /data /home/nuner/.cache
 USER 10001
 WORKDIR /home/nuner
 EXPOSE 8080
@@ -70,9 +68,6 @@ COPY --from=build-worker /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 \
     NUNER_HOME=/data HF_HOME=/home/nuner/.cache/huggingface HF_HUB_OFFLINE=1 \
     NUNER_WORKER_HEARTBEAT_FILE=/tmp/worker-alive
-RUN useradd --create-home --uid 10001 nuner \
-    && mkdir -p /data /home/nuner/.cache \
-    && chown -R 10001:10001 /data /home/nuner/.cache
 USER 10001
 WORKDIR /home/nuner
 # healthy while the worker's database heartbeat keeps touching the file
