@@ -64,10 +64,6 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "nuner.env" -}}
 - name: NUNER_SECRETS_DIR   # the database URL is a file there, not an env variable
   value: /var/run/secrets/nuner
-- name: NUNER_HOME
-  value: {{ .Values.bundles.mountPath | quote }}
-- name: NUNER_BUNDLES_DIR
-  value: {{ printf "%s/bundles" .Values.bundles.mountPath | quote }}
 - name: HOME
   value: /tmp
 {{- end }}
