@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import DateTime, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+logger = logging.getLogger("nuner.db")
+T = TypeVar("T")
 
 
 class Base(DeclarativeBase):
@@ -46,3 +55,31 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def outlasting_outages(method: Callable[..., T]) -> Callable[..., T]:
+    """Retry a store method through a database restart or failover, for up to
+    ``self.outage_seconds`` (0: fail at once, as the API should: it answers 503
+    and the client retries). Workers set it, so a restart of PostgreSQL costs a
+    running job a pause, not its life."""
+
+    @functools.wraps(method)
+    def retrying(self, *args, **kwargs) -> T:
+        if not self.outage_seconds:
+            return method(self, *args, **kwargs)
+        for attempt in Retrying(
+            retry=retry_if_exception_type(OperationalError),
+            wait=wait_exponential(multiplier=0.2, max=5),
+            stop=stop_after_delay(self.outage_seconds),
+            before_sleep=lambda state: logger.warning(
+                "%s: database unreachable (%s); retrying",
+                method.__name__,
+                state.outcome.exception() if state.outcome else "?",
+            ),
+            reraise=True,
+        ):
+            with attempt:
+                return method(self, *args, **kwargs)
+        raise AssertionError("unreachable: Retrying re-raises")
+
+    return retrying

@@ -8,6 +8,7 @@ are immutable once published.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 from app.db import Base, UtcDateTime, make_engine
 from nuner.bundle import verify_bundle
 from nuner.settings import Settings
+
+logger = logging.getLogger("nuner.registry")
 
 
 class RegistryError(Exception):
@@ -142,12 +145,11 @@ class Registry:
         target = self.bundle_path(name, version)
         in_place = bundle.resolve() == target.resolve()  # written straight into the store
         with self.sessions() as session:
-            if session.get(VersionRow, (name, version)) is not None or (
-                target.exists() and not in_place
-            ):
+            if session.get(VersionRow, (name, version)) is not None:
                 raise VersionConflict(f"{name}@{version} is already published")
         target.parent.mkdir(parents=True, exist_ok=True)
         if not in_place:
+            self._discard_unrecorded(target)
             staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{version}.staging-"))
             try:
                 shutil.copytree(bundle, staging, dirs_exist_ok=True)
@@ -168,6 +170,17 @@ class Registry:
             session.add(row)
             session.merge(AliasRow(alias=name, name=name, version=version))
         return TaggerVersion.from_row(row)
+
+    def _discard_unrecorded(self, target: Path) -> None:
+        """A directory for a version with no row is what a publish killed between
+        its copy and its insert left: never served (the row is the truth), and in
+        the way of the retry, which holds the tagger's lock; remove it."""
+        leftovers = [*target.parent.glob(f".{target.name}.staging-*")]
+        if target.exists():
+            leftovers.append(target)
+        for leftover in leftovers:
+            logger.warning("removing %s, left by an interrupted publish", leftover)
+            _remove_tree(leftover)
 
     def delete_version(self, name: str, version: str) -> None:
         with self.sessions.begin() as session:

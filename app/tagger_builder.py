@@ -21,6 +21,8 @@ from training.finetune import FinetuneConfig, finetune
 
 Stage = str  # "exporting" | "publishing"
 
+BUILD_PREFIX = ".build-"
+
 
 def build_and_publish(
     registry: Registry,
@@ -36,9 +38,12 @@ def build_and_publish(
     show_progress: bool = True,
     optional_variants: Sequence[str] = (),
     on_stage: Callable[[Stage], None] | None = None,
+    build_prefix: str = BUILD_PREFIX,
 ) -> TaggerVersion:
     """``on_epoch`` and ``on_stage`` may raise to abandon the build (cancel):
-    nothing is published then, and the build directory is removed."""
+    nothing is published then, and the build directory is removed. A process
+    killed mid-build leaves its directory behind; ``build_prefix`` names it so
+    that whoever owns the work can sweep it (see app.jobs.runner)."""
     check_name("tagger name", name)
     notify = on_stage or (lambda _stage: None)
     result = finetune(
@@ -46,7 +51,7 @@ def build_and_publish(
     )
     notify("exporting")
     version = registry.next_version(name)
-    work = Path(tempfile.mkdtemp(prefix=".build-", dir=registry.bundles_dir))
+    work = Path(tempfile.mkdtemp(prefix=build_prefix, dir=registry.bundles_dir))
     try:
         checkpoint = work / "checkpoint"
         data = {"train_examples": len(train), "dev_examples": len(dev or [])}

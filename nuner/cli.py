@@ -440,7 +440,12 @@ def pretrain(
 
 
 @app.command()
-def worker(threads: Threads = None) -> None:
+def worker(
+    threads: Threads = None,
+    parent_pid: Annotated[
+        int | None, typer.Option(help="Stop (requeueing its job) when this process is gone.")
+    ] = None,
+) -> None:
     """Run fine-tune jobs: polls the embedded SQLite store, or takes jobs from
     Procrastinate when NUNER_DATABASE_URL is PostgreSQL (one worker per GPU)."""
     import logging
@@ -450,7 +455,7 @@ def worker(threads: Threads = None) -> None:
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("nuner").setLevel(logging.INFO)  # not ORT's chatty quantiser
-    Worker(get_settings()).serve()
+    Worker(get_settings(), parent_pid=parent_pid).serve()
 
 
 @app.command()

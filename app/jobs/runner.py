@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from app.jobs.builds import build_prefix, discard_builds
 from app.jobs.models import JobRow, JobState
 from app.jobs.schemas import ExampleIn, FinetuneRequest
 from app.jobs.store import JobStore
@@ -99,6 +100,7 @@ class JobRunner:
         from nuner.backbones import resolve_backbone
         from training.finetune import FinetuneConfig, pick_device
 
+        discard_builds(self.registry.bundles_dir, job.id)
         request = FinetuneRequest.model_validate(self.store.request_of(job.id))
         hyper = request.hyperparameters
         train, dev = split_dev(
@@ -133,6 +135,7 @@ class JobRunner:
             on_epoch=lambda record: self._on_epoch(job.id, record, config.epochs, history),
             on_stage=lambda stage: self._on_stage(job.id, stage),
             show_progress=False,
+            build_prefix=build_prefix(job.id),
         )
         return version, _metrics(version.manifest, history, device, len(train), len(dev or []))
 
@@ -159,7 +162,10 @@ class JobRunner:
     def _heartbeat(self, job_id: str, done: threading.Event) -> None:
         interval = self.settings.job_stale_seconds / 4
         while not done.wait(interval):
-            self.store.heartbeat(job_id)
+            try:
+                self.store.heartbeat(job_id)
+            except Exception:  # keep beating; the job's own writes report a real outage
+                logger.exception("heartbeat of job %s failed", job_id)
 
 
 def describe_failure(error: Exception) -> tuple[str, str]:

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from app.db import Base
+from app.db import Base, outlasting_outages
 from app.jobs.models import JobEventRow, JobRow, JobState, WorkerRow
 
 
@@ -43,7 +43,8 @@ def request_hash(request: dict) -> str:
 
 
 class JobStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, outage_seconds: float = 0) -> None:
+        self.outage_seconds = outage_seconds  # see app.db.outlasting_outages
         Base.metadata.create_all(engine)
         self.sessions = sessionmaker(engine, expire_on_commit=False)
 
@@ -96,6 +97,7 @@ class JobStore:
             session.execute(delete(JobEventRow).where(JobEventRow.job_id == job_id))
             session.execute(delete(JobRow).where(JobRow.id == job_id))
 
+    @outlasting_outages
     def get(self, job_id: str) -> JobRow:
         with self.sessions() as session:
             row = session.get(JobRow, job_id)
@@ -103,6 +105,13 @@ class JobStore:
             raise JobNotFound(f"no fine-tune job {job_id!r}")
         return row
 
+    @outlasting_outages
+    def is_running(self, job_id: str) -> bool:
+        with self.sessions() as session:
+            state = session.scalar(select(JobRow.state).where(JobRow.id == job_id))
+        return state == JobState.running.value
+
+    @outlasting_outages
     def request_of(self, job_id: str) -> dict:
         """The full request (examples included): only the worker needs it."""
         with self.sessions() as session:
@@ -167,6 +176,7 @@ class JobStore:
 
     # --- the worker side ---------------------------------------------------
 
+    @outlasting_outages
     def claim(self, worker: str, job_id: str | None = None) -> JobRow | None:
         """Take a queued job (the oldest, or ``job_id``) for ``worker``."""
         while True:
@@ -200,13 +210,16 @@ class JobStore:
         with self.sessions() as session:
             return session.scalar(query)
 
+    @outlasting_outages
     def heartbeat(self, job_id: str, **fields: object) -> bool:
         """Record liveness (and progress fields); False once the job is not running."""
         return self._transition(job_id, JobState.running, heartbeat_at=utcnow(), **fields)
 
+    @outlasting_outages
     def cancel_requested(self, job_id: str) -> bool:
         return bool(self.get(job_id).cancel_requested)
 
+    @outlasting_outages
     def finish(
         self,
         job_id: str,
@@ -235,6 +248,7 @@ class JobStore:
             self.add_event(job_id, text, level, {"result": result} if result else None)
         return done
 
+    @outlasting_outages
     def requeue(self, job_id: str, reason: str, refund_attempt: bool = False) -> bool:
         done = self._transition(
             job_id,
@@ -249,6 +263,7 @@ class JobStore:
             self.add_event(job_id, f"requeued: {reason}", "warning")
         return done
 
+    @outlasting_outages
     def recover_orphans(self, is_orphan: Callable[[JobRow], bool], max_attempts: int) -> list[str]:
         """Running jobs whose worker is gone: retried while attempts remain, else failed.
         Returns the ids put back in the queue."""
@@ -269,6 +284,7 @@ class JobStore:
 
     # --- workers -----------------------------------------------------------
 
+    @outlasting_outages
     def worker_seen(self, name: str, state: str, job_id: str | None = None, **info: str) -> None:
         now = utcnow()
         with self.sessions.begin() as session:
@@ -290,6 +306,7 @@ class JobStore:
         with self.sessions() as session:
             return list(session.scalars(query).all())
 
+    @outlasting_outages
     def add_event(
         self, job_id: str, message: str, level: str = "info", data: dict | None = None
     ) -> None:

@@ -47,7 +47,7 @@ class WorkerSupervisor:
     async def _spawn(self) -> None:
         env = {**os.environ, **settings_env(self.settings)}
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "nuner.cli", "worker", env=env
+            sys.executable, "-m", "nuner.cli", "worker", "--parent-pid", str(os.getpid()), env=env
         )
         logger.info("fine-tune worker process %d started", self.process.pid)
 

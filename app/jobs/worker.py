@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
+from app.jobs.builds import sweep_builds
 from app.jobs.models import JobRow
 from app.jobs.queue import QUEUE_NAME, JobQueue, make_queue, procrastinate_app
 from app.jobs.runner import JobRunner
@@ -26,6 +27,7 @@ from nuner.settings import Settings
 logger = logging.getLogger("nuner.jobs")
 
 RECOVERY_INTERVAL_S = 30.0
+PARENT_CHECK_S = 1.0
 
 
 def worker_name() -> str:
@@ -77,11 +79,14 @@ def warm_up() -> str:
 
 
 class Worker:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, parent_pid: int | None = None) -> None:
         self.settings = settings
+        self.parent_pid = parent_pid
         self.name = worker_name()
         self.registry = Registry.from_settings(settings)
-        self.store = JobStore(self.registry.engine)
+        # retry through a database restart, but not past the point where the
+        # job would be taken for an orphan
+        self.store = JobStore(self.registry.engine, outage_seconds=settings.job_stale_seconds / 2)
         self.queue: JobQueue = make_queue(settings.resolved_database_url)
         self.stopping = threading.Event()
         self.runner = JobRunner(
@@ -92,9 +97,11 @@ class Worker:
         self.state: tuple[str, str | None] = ("starting", None)
 
     def recover(self) -> list[str]:
+        """Retry or fail the jobs of dead workers and remove what their builds left."""
         requeued = self.store.recover_orphans(self.is_orphan, self.settings.job_max_attempts)
         for job_id in requeued:
             self.queue.enqueue(self.store.get(job_id))
+        sweep_builds(self.registry.bundles_dir, self.store.is_running)
         return requeued
 
     def run_job(self, job_id: str | None = None) -> bool:
@@ -117,6 +124,8 @@ class Worker:
         self._announce("idle")
         self._touch_heartbeat_file()
         threading.Thread(target=self._beat, daemon=True).start()
+        if self.parent_pid is not None:
+            threading.Thread(target=self._watch_parent, daemon=True).start()
         logger.info("fine-tune worker %s ready (%s, %s)", self.name, self._mode(), self.device)
         try:
             if self.settings.uses_postgres:
@@ -140,6 +149,15 @@ class Worker:
                 logger.exception("worker heartbeat failed")
             else:
                 self._touch_heartbeat_file()
+
+    def _watch_parent(self) -> None:
+        """An embedded worker whose API was killed (SIGKILL, OOM) would live on,
+        orphaned, beside the worker of the restarted API: stop gracefully instead,
+        so its job is requeued for the new worker."""
+        while not self.stopping.wait(PARENT_CHECK_S):
+            if os.getppid() != self.parent_pid:
+                logger.warning("the API process %d is gone; stopping", self.parent_pid)
+                self.stopping.set()
 
     def _touch_heartbeat_file(self) -> None:
         if self.settings.worker_heartbeat_file is not None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,7 +16,7 @@ from sqlalchemy import create_engine, text
 from app.main import create_app, lifespan
 from export.bundle_writer import write_bundle
 from export.verify import Tolerances
-from nuner.datasets import read_jsonl
+from nuner.datasets import example_to_dict, read_jsonl
 from nuner.settings import Settings
 from tests.conftest import dataset_path, train_tiny_checkpoint
 
@@ -94,10 +96,55 @@ ADMIN_URL = os.environ.get(
 def postgres_url():
     """A fresh database per test, dropped afterwards."""
     name = f"nuner_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     yield ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+# --- fine-tune jobs -----------------------------------------------------------
+
+FINISHED = {"succeeded", "failed", "cancelled"}
+
+
+@pytest.fixture
+def job_settings(settings, tiny_bert_dir):
+    return settings.model_copy(
+        update={
+            "backbone": str(tiny_bert_dir),
+            "worker_poll_seconds": 0.2,
+            "finetune_min_examples_per_label": 1,
+        }
+    )
+
+
+def job_body(examples, tagger: str = "demo", **hyperparameters) -> dict:
+    hyper = {"epochs": 8, "learning_rate": 3e-3, "batch_size": 4, "max_length": 64}
+    return {
+        "tagger": tagger,
+        "examples": [example_to_dict(e) for e in examples],
+        "hyperparameters": {**hyper, **hyperparameters},
+    }
+
+
+async def wait_for(client, job_id: str, until, timeout: float = 240.0) -> dict:
+    """Poll until ``until(job)`` holds; fail with the job's events on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = (await client.get(f"/v1/finetune/{job_id}")).json()
+        if until(job):
+            return job
+        await asyncio.sleep(0.2)
+    events = (await client.get(f"/v1/finetune/{job_id}/events")).json()["data"]
+    pytest.fail(f"job {job_id} stuck: {job}\n" + "\n".join(e["message"] for e in events))
+
+
+def finished(job: dict) -> bool:
+    return job["state"] in FINISHED
+
+
+def no_build_leftovers(settings) -> bool:
+    return not [p for p in settings.resolved_bundles_dir.iterdir() if p.name.startswith(".")]

@@ -3,59 +3,18 @@ export and publish, and the API serving the new version. Both deployment modes."
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from app.jobs.supervisor import settings_env
 from app.main import create_app
-from nuner.datasets import example_to_dict
-from tests.app.conftest import running
+from tests.app.conftest import finished, job_body, no_build_leftovers, running, wait_for
 
 pytestmark = pytest.mark.anyio
-
-FINISHED = {"succeeded", "failed", "cancelled"}
-
-
-@pytest.fixture
-def job_settings(settings, tiny_bert_dir):
-    return settings.model_copy(
-        update={
-            "backbone": str(tiny_bert_dir),
-            "worker_poll_seconds": 0.2,
-            "finetune_min_examples_per_label": 1,
-        }
-    )
-
-
-def job_body(examples, tagger: str = "demo", **hyperparameters) -> dict:
-    hyper = {"epochs": 8, "learning_rate": 3e-3, "batch_size": 4, "max_length": 64}
-    return {
-        "tagger": tagger,
-        "examples": [example_to_dict(e) for e in examples],
-        "hyperparameters": {**hyper, **hyperparameters},
-    }
-
-
-async def wait_for(client, job_id: str, until, timeout: float = 240.0) -> dict:
-    """Poll until ``until(job)`` holds; fail with the job's events on timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = (await client.get(f"/v1/finetune/{job_id}")).json()
-        if until(job):
-            return job
-        await asyncio.sleep(0.2)
-    events = (await client.get(f"/v1/finetune/{job_id}/events")).json()["data"]
-    pytest.fail(f"job {job_id} stuck: {job}\n" + "\n".join(e["message"] for e in events))
-
-
-def finished(job: dict) -> bool:
-    return job["state"] in FINISHED
 
 
 async def test_queued_job_survives_a_restart_and_is_served(job_settings, conll_sample):
@@ -91,10 +50,6 @@ async def test_queued_job_survives_a_restart_and_is_served(job_settings, conll_s
         assert "/no/such/backbone" in failed["error"]["message"]
         versions = (await client.get("/v1/taggers/demo")).json()["versions"]
         assert [v["version"] for v in versions] == ["1"]  # the failed job published nothing
-
-
-def no_build_leftovers(settings) -> bool:
-    return not [p for p in settings.resolved_bundles_dir.iterdir() if p.name.startswith(".")]
 
 
 async def test_cancel_a_running_job_publishes_nothing(job_settings, conll_sample):
