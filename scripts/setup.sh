@@ -25,3 +25,12 @@ if [ "$EXTRAS" = "dev" ] && [ ! -f ".venv-checkov/.installed-$CHECKOV_VERSION" ]
     .venv-checkov/bin/python -m pip install --quiet "checkov==$CHECKOV_VERSION"
     touch ".venv-checkov/.installed-$CHECKOV_VERSION"
 fi
+
+# pip-audit (tests/deploy/test_audit.py) in its own virtualenv too, so that it
+# audits our environment and not its own dependencies.
+PIP_AUDIT_VERSION=2.10.1
+if [ "$EXTRAS" = "dev" ] && [ ! -f ".venv-audit/.installed-$PIP_AUDIT_VERSION" ]; then
+    "$PYTHON" -m venv .venv-audit
+    .venv-audit/bin/python -m pip install --quiet "pip-audit==$PIP_AUDIT_VERSION"
+    touch ".venv-audit/.installed-$PIP_AUDIT_VERSION"
+fi
