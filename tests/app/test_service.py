@@ -37,6 +37,29 @@ async def test_extract_one_text_and_a_batch(app):
     assert results[0]["entities"] == single.json()["entities"]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "😀😀😀",
+        "👩\u200d👩\u200d👧\u200d👦🇫🇷",
+        "\x00\x01\x1f\x7f",
+        "Paris\x00Berlin\u200b\u202eLondon",
+        "e\u0301" * 50,
+        "\n\t\r" * 100,
+    ],
+    ids=["emoji", "emoji-sequences", "control", "nul-zero-width-rtl", "combining", "whitespace"],
+)
+async def test_odd_but_valid_texts_are_answered(app, text):
+    """Valid strings a client may well send (a tweet of emoji, a scraped page with
+    control bytes): 200, offsets still into the text as sent, and no harm done."""
+    async with running(app) as client:
+        response = await client.post("/v1/extract", json={"tagger": "conll", "text": text})
+        assert response.status_code == 200, response.text
+        assert_offsets(text, response.json()["entities"])
+        healthy = await client.post("/v1/extract", json={"tagger": "conll", "text": "Paris"})
+        assert healthy.status_code == 200
+
+
 async def test_threshold_filters_by_score(app):
     text = "Peter Blackburn went to Paris with Maria ."
     async with running(app) as client:
