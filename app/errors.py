@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.jobs.store import IdempotencyConflict, JobError, JobFinished, JobNotFound
@@ -126,6 +127,17 @@ def install_error_handlers(app: FastAPI) -> None:
     async def broken_bundle(request: Request, error: BundleError) -> JSONResponse:
         logger.error("bundle refused: %s", error)
         return error_response(request, 503, "tagger_unavailable", str(error))
+
+    @app.exception_handler(OperationalError)
+    async def store_unavailable(request: Request, error: OperationalError) -> JSONResponse:
+        logger.error("metadata store unreachable: %s", error.orig)
+        return error_response(
+            request,
+            503,
+            "store_unavailable",
+            "the metadata database is unreachable (restarting?); try again shortly",
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(Exception)
     async def internal(request: Request, error: Exception) -> JSONResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from app.main import create_app
 from tests.app.conftest import running
@@ -223,3 +224,16 @@ async def test_hyperparameters_are_strict(jobs_app):
         response = await client.post("/v1/finetune", json=body(hyperparameters={"seed": False}))
         assert response.status_code == 422
         assert "body.hyperparameters.seed" in response.json()["error"]["message"]
+
+
+async def test_an_unreachable_database_is_503_not_500(jobs_app, monkeypatch):
+    """What a client sees while PostgreSQL restarts: retry later, not a server bug."""
+    async with running(jobs_app) as client:
+
+        def down(*_args, **_kwargs):
+            raise OperationalError("SELECT", {}, Exception("the database system is shutting down"))
+
+        monkeypatch.setattr(jobs_app.state.jobs, "get", down)
+        response = await client.get("/v1/finetune/ftjob-0")
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
+    assert response.json()["error"]["code"] == "store_unavailable"
