@@ -211,7 +211,10 @@ def _read_json(path: Path) -> dict | None:
 
 
 def _provenance(candidate: str) -> dict:
-    found = {}
+    """Each pre-training run's record: from its backbone directory under .bench/, or,
+    for one no longer there (a new checkout), as the last report recorded it."""
+    previous = (_read_json(DOCS / "pretrain.json") or {}).get("pretraining") or {}
+    found = {k: v for k, v in previous.items() if k.startswith(f"pretrain-{candidate}-")}
     for directory in sorted(WORK.glob(f"pretrain-{candidate}-*")):
         info = _read_json(directory / PRETRAINING_FILE)
         if info:
