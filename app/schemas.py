@@ -34,7 +34,9 @@ class ExtractRequest(BaseModel):
     )
     text: str | None = Field(default=None, description="One text.")
     texts: list[str] | None = Field(default=None, description="Several texts, tagged together.")
-    threshold: float = Field(default=0.0, ge=0.0, le=1.0, description="Drop entities below.")
+    threshold: float = Field(
+        default=0.0, ge=0.0, le=1.0, strict=True, description="Drop entities below."
+    )
 
     @model_validator(mode="after")
     def one_of_text_or_texts(self) -> ExtractRequest:

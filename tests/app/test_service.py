@@ -121,6 +121,8 @@ def _metric(text: str, name: str) -> float:
         ({"tagger": "conll", "text": 5}, 422, "invalid_request"),
         ({"tagger": "conll", "texts": "not a list"}, 422, "invalid_request"),
         ({"tagger": "conll", "text": "a", "threshold": 2}, 422, "invalid_request"),
+        ({"tagger": "conll", "text": "a", "threshold": False}, 422, "invalid_request"),
+        ({"tagger": "conll", "text": "a", "threshold": "0.5"}, 422, "invalid_request"),
         ({"tagger": "conll", "text": "a", "unknown": 1}, 422, "invalid_request"),
         ({"tagger": "conll", "text": "x" * 20_001}, 413, "text_too_long"),
         ({"tagger": "conll", "texts": ["a"] * 65}, 422, "too_many_texts"),
