@@ -20,6 +20,7 @@ import pytest
 
 from app.jobs.supervisor import settings_env
 from app.main import create_app
+from app.registry import Registry, TaggerNotFound
 from tests.app.conftest import finished, job_body, no_build_leftovers, running, wait_for
 from tests.conftest import free_port, wait_until_ready
 
@@ -200,3 +201,17 @@ async def test_postgres_restarts_while_jobs_are_queued(job_settings, postgres_ur
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=60)
+
+
+def test_a_publish_killed_before_its_insert_does_not_block_the_retry(tmp_path, make_bundle):
+    """What SIGKILL between the copy into the store and the database insert leaves:
+    the version's directory and a staging directory, but no row. Not served, and
+    the retry publishes the same version over it."""
+    registry = Registry(f"sqlite:///{tmp_path / 'registry.db'}", tmp_path / "bundles")
+    bundle = make_bundle("conll", "1")
+    shutil.copytree(bundle, registry.bundle_path("conll", "1"))
+    shutil.copytree(bundle, registry.bundle_path("conll", "1").with_name(".1.staging-dead"))
+    with pytest.raises(TaggerNotFound):
+        registry.resolve("conll")
+    assert registry.publish(bundle).ref == "conll@1"
+    assert [p.name for p in registry.bundle_path("conll", "1").parent.iterdir()] == ["1"]
