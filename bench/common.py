@@ -18,6 +18,7 @@ from nuner.backbones import resolve_backbone
 from nuner.datasets import read_jsonl
 from nuner.types import Example
 from training.checkpoint import load_fast_tokenizer, save_checkpoint
+from training.fewshot import run_fewshot, runs_to_dicts
 from training.finetune import FinetuneConfig, finetune
 from training.metrics import entity_scores
 
@@ -113,3 +114,40 @@ def read_log(path: Path) -> list[dict]:
 def append_log(path: Path, record: dict) -> None:
     with path.open("a") as handle:
         handle.write(json.dumps(record) + "\n")
+
+
+def run_logged_fewshot(
+    log: Path,
+    key: str,
+    name: str,
+    backbone: str,
+    config: FinetuneConfig,
+    datasets,
+    ks,
+    seeds,
+    split: str,
+) -> None:
+    """The few-shot protocol for every (dataset, k, seed) not yet in ``log`` under
+    ``{key: name}``; each run is appended as it ends, so a rerun resumes."""
+    done = {(r[key], r["dataset"], r["k"], r["seed"]) for r in read_log(log)}
+    for dataset in datasets:
+        for k in ks:
+            todo = [s for s in seeds if (name, dataset, k, s) not in done]
+            if not todo:
+                continue
+            run_fewshot(
+                DATASETS / dataset,
+                backbone,
+                [k],
+                todo,
+                config,
+                split=split,
+                on_run=lambda run: (
+                    append_log(log, {key: name, **runs_to_dicts([run])[0]}),
+                    print(
+                        f"{name} {run.dataset} k={run.k} seed={run.seed} "
+                        f"f1={run.f1:.4f} ({run.train_seconds:.0f}s train)",
+                        flush=True,
+                    ),
+                ),
+            )

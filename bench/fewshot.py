@@ -29,15 +29,14 @@ import typer
 from transformers.utils import logging as hf_logging
 
 from bench.common import (
-    DATASETS,
     DOCS,
     RESULT_DATASETS,
     SELECTION_DATASETS,
-    append_log,
     read_log,
+    run_logged_fewshot,
 )
 from nuner.backbones import resolve_backbone
-from training.fewshot import FewshotRun, run_fewshot, runs_to_dicts, summarize
+from training.fewshot import FewshotRun, summarize
 from training.finetune import FinetuneConfig
 from training.report import markdown_table, plot_f1_vs_k
 
@@ -59,38 +58,10 @@ def _runs(records: list[dict]) -> list[FewshotRun]:
     return [FewshotRun(**{k: v for k, v in r.items() if k != "config"}) for r in records]
 
 
-def _execute(
-    log: Path,
-    name: str,
-    overrides: dict,
-    datasets: tuple[str, ...],
-    ks: list[int],
-    seeds: list[int],
-    split: str,
-) -> None:
-    done = {(r["config"], r["dataset"], r["k"], r["seed"]) for r in read_log(log)}
+def _execute(log: Path, name: str, overrides: dict, datasets, ks, seeds, split: str) -> None:
     config = FinetuneConfig(**overrides)
-    backbone = resolve_backbone(None)
-    for dataset in datasets:
-        for k in ks:
-            todo = [s for s in seeds if (name, dataset, k, s) not in done]
-            if not todo:
-                continue
-            run_fewshot(
-                DATASETS / dataset,
-                backbone,
-                [k],
-                todo,
-                config,
-                split=split,
-                on_run=lambda run: (
-                    append_log(log, {"config": name, **runs_to_dicts([run])[0]}),
-                    typer.echo(
-                        f"{name} {run.dataset} k={run.k} seed={run.seed} "
-                        f"f1={run.f1:.4f} ({run.train_seconds:.0f}s train)"
-                    ),
-                ),
-            )
+    backbone = str(resolve_backbone(None))
+    run_logged_fewshot(log, "config", name, backbone, config, datasets, ks, seeds, split)
 
 
 @app.command()

@@ -42,11 +42,11 @@ from bench.common import (
     RESULT_DATASETS,
     SELECTION_DATASETS,
     WORK,
-    append_log,
     read_log,
+    run_logged_fewshot,
 )
 from nuner.backbones import resolve_backbone
-from training.fewshot import FewshotRun, run_fewshot, runs_to_dicts, summarize
+from training.fewshot import FewshotRun, summarize
 from training.finetune import FinetuneConfig
 from training.pretrain.data import load_sources
 from training.pretrain.trainer import PRETRAINING_FILE, PretrainConfig, pretrain
@@ -126,23 +126,8 @@ def pretrain_command(
 
 
 def _execute(log: Path, name: str, backbone: str, datasets, ks, seeds, split: str) -> None:
-    done = {(r["backbone"], r["dataset"], r["k"], r["seed"]) for r in read_log(log)}
-    for dataset in datasets:
-        for k in ks:
-            todo = [s for s in seeds if (name, dataset, k, s) not in done]
-            if todo:
-                run_fewshot(
-                    DATASETS / dataset,
-                    backbone,
-                    [k],
-                    todo,
-                    _fewshot_config(),
-                    split=split,
-                    on_run=lambda run: (
-                        append_log(log, {"backbone": name, **runs_to_dicts([run])[0]}),
-                        typer.echo(f"{name} {run.dataset} k={run.k} s={run.seed} f1={run.f1:.4f}"),
-                    ),
-                )
+    config = _fewshot_config()
+    run_logged_fewshot(log, "backbone", name, backbone, config, datasets, ks, seeds, split)
 
 
 @app.command()
