@@ -3,7 +3,8 @@
 Requests for the same tagger version are gathered until their estimated
 tokens reach the batch budget or the oldest has waited ``max_wait``; the
 texts then go through the bundle's pipeline (which sorts windows by length
-and pads per token budget) on the single inference thread of the device.
+and splits them into the least padded batches) on the single inference
+thread of the device.
 ONNX Runtime releases the GIL, so the event loop keeps accepting requests
 meanwhile. The queue is bounded: beyond ``queue_max_texts`` pending texts,
 ``Overloaded`` is raised (HTTP 503 with Retry-After).

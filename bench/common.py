@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import socket
 import statistics
 import subprocess
@@ -64,6 +65,23 @@ def conll_tagger(train_sentences: int = 1000, threads: int | None = None) -> tup
 
 def entity_f1(examples: list[Example], predicted_spans: list[list]) -> float:
     return entity_scores([e.spans for e in examples], predicted_spans).micro.f1
+
+
+def machine() -> dict:
+    """What the figures were measured on (runs differ by machine, so every
+    report names its own)."""
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "python": platform.python_version(),
+    }
+
+
+def cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return models[0] if models else platform.processor() or "unknown"
 
 
 def percentile(values: list[float], q: float) -> float:

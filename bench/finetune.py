@@ -16,8 +16,6 @@ got for the same samples and seeds (docs/fewshot.json, torch fp32).
 from __future__ import annotations
 
 import json
-import os
-import platform
 import shutil
 import signal
 import statistics
@@ -33,7 +31,7 @@ sys.path[:] = [str(_HERE.parent) if Path(p or ".").resolve() == _HERE else p for
 import httpx
 import typer
 
-from bench.common import CONLL, DOCS, WORK, entity_f1, start_service
+from bench.common import CONLL, DOCS, WORK, entity_f1, machine, start_service
 from nuner.datasets import example_to_dict, read_jsonl
 from nuner.types import Example, Span
 from training.sampling import sample_k_2k
@@ -290,7 +288,7 @@ def main(repeats: int = 3, k: int = 8, test_sentences: int | None = None) -> Non
             "mean_f1_fp32_variant": statistics.mean(r["f1_fp32_variant"] for r in runs),
             "mean_f1_protocol": statistics.mean(reference.values()) if reference else None,
         },
-        "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version()},
+        "machine": machine(),
     }
     (DOCS / "finetune.json").write_text(json.dumps(result, indent=2))
     plot(runs, DOCS / "finetune.png")

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import platform
 import shutil
 import signal
 import statistics
@@ -34,7 +32,7 @@ sys.path[:] = [str(_HERE.parent) if Path(p or ".").resolve() == _HERE else p for
 import httpx
 import typer
 
-from bench.common import CONLL, DOCS, WORK, percentile, start_service
+from bench.common import CONLL, DOCS, WORK, machine, percentile, start_service
 from bench.finetune import submit, wait_for_worker, wait_succeeded
 from nuner.datasets import example_to_dict, read_jsonl
 from training.sampling import sample_k_2k
@@ -287,7 +285,7 @@ def main(
                 r["api_rss_mb_end"] - r["api_rss_mb_start"] for r in runs
             ),
         },
-        "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version()},
+        "machine": machine(),
     }
     (DOCS / f"{name}.json").write_text(json.dumps(result, indent=2))
     plot(runs, DOCS / f"{name}.png")

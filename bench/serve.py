@@ -6,7 +6,9 @@ see bench/common.py), on the same sentences, in the same run:
   (a) transformers ``pipeline("token-classification")`` in torch on the
       checkpoint, batch 32, aggregation "average": the baseline;
   (b) the service runtime in process (``OnnxTagger``, int8 as the service
-      picks on CPU, and fp32), batches of 32 texts;
+      picks on CPU, and fp32), batches of 32 texts; and int8 with each
+      call's texts in one batch padded to the longest, without the runtime's
+      padding-aware split (what the split is worth);
   (c) the HTTP service (``nuner serve``, uvicorn on localhost) under 1, 8 and
       64 concurrent clients, one sentence per request (async aiohttp clients);
   (d) spaCy ``en_core_web_sm`` as a speed reference (its labels differ).
@@ -22,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -46,6 +47,7 @@ from bench.common import (
     WORK,
     conll_tagger,
     entity_f1,
+    machine,
     median,
     percentile,
     start_service,
@@ -86,8 +88,12 @@ def hf_path(checkpoint: Path):
     return run
 
 
-def runtime_path(bundle: Path, variant: str):
+def runtime_path(bundle: Path, variant: str, split: bool = True):
+    """``split=False``: each call's windows in one batch padded to the longest
+    (the runtime before its padding-aware split), to show what the split gives."""
     tagger = OnnxTagger(bundle, variant=variant, device="cpu")
+    if not split:
+        tagger.pipeline.call_cost = 10**9
 
     def run(batch: list[str]) -> list[list[Span]]:
         return [[e.span for e in r] for r in tagger(batch)]
@@ -168,10 +174,13 @@ async def http_load(base: str, texts: list[str], clients: int):
 # --- report ----------------------------------------------------------------
 
 
-def summarize(runs: list[dict], baseline: list[dict]) -> dict:
+BASELINE = "(a) transformers pipeline, torch"
+RUNTIME = "(b) runtime in process, int8"
+
+
+def summarize(runs: list[dict]) -> dict:
     return {
         "sentences_per_second": median([r["sps"] for r in runs]),
-        "ratio_vs_a": median([r["sps"] / b["sps"] for r, b in zip(runs, baseline, strict=True)]),
         "p50_ms": median([1000 * percentile(r["lat"], 50) for r in runs]),
         "p95_ms": median([1000 * percentile(r["lat"], 95) for r in runs]),
         "p99_ms": median([1000 * percentile(r["lat"], 99) for r in runs]),
@@ -179,6 +188,16 @@ def summarize(runs: list[dict], baseline: list[dict]) -> dict:
         "failed_requests": sum(r.get("failures", 0) for r in runs),
         "runs_sentences_per_second": [r["sps"] for r in runs],
     }
+
+
+def add_ratios(paths: dict[str, dict]) -> None:
+    """Each path's throughput against (a) and against (b) int8, taken within
+    each repeat (the machine's speed drifts between repeats), then the median."""
+    for name, reference in (("ratio_vs_a", BASELINE), ("ratio_vs_b_int8", RUNTIME)):
+        base = paths[reference]["runs_sentences_per_second"]
+        for path in paths.values():
+            runs = path["runs_sentences_per_second"]
+            path[name] = median([r / b for r, b in zip(runs, base, strict=True)])
 
 
 def plot(paths: dict, path: Path) -> None:
@@ -202,6 +221,7 @@ def plot(paths: dict, path: Path) -> None:
 def report(result: dict) -> str:
     rows = "\n".join(
         f"| {name} | {p['sentences_per_second']:.1f} | {p['ratio_vs_a']:.2f}x | "
+        f"{100 * p['ratio_vs_b_int8']:.0f}% | "
         f"{p['p50_ms']:.1f} | {p['p95_ms']:.1f} | {p['p99_ms']:.1f} | "
         + ("-" if name.startswith("(d)") else f"{100 * p['entity_f1']:.2f}")
         + f" | {p['failed_requests']} |"
@@ -212,13 +232,14 @@ def report(result: dict) -> str:
 Tagger: default backbone (all-MiniLM-L6-v2) fine-tuned for 3 epochs on the
 first 1000 CoNLL-2003 train sentences, exported with int8 (bench/common.py).
 Data: the first {result["sentences"]} CoNLL-2003 test sentences, the same for
-every path. Machine: {result["machine"]["cpu_count"]} CPU cores, shared; the
+every path. Machine: {result["machine"]["cpu_count"]} CPU cores
+({result["machine"].get("cpu_model", "CPU model not recorded")}), shared; the
 HTTP load generator runs on the same cores as the server.
 {result["repeats"]} repeats; every figure is the median over repeats, and
-each ratio is taken against (a) *within* its repeat.
+each ratio is taken against (a), or (b) int8, *within* its repeat.
 
-| path | sentences/s | vs (a) | p50 ms | p95 ms | p99 ms | entity F1 | failed |
-|---|---:|---:|---:|---:|---:|---:|---:|
+| path | sentences/s | vs (a) | vs (b) int8 | p50 ms | p95 ms | p99 ms | entity F1 | failed |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
 {rows}
 
 Latency: per batch of {BATCH} texts for (a), (b) and (d); per request (one
@@ -235,16 +256,34 @@ Reproduce: `.venv/bin/python bench/serve.py` (figures in `docs/serve.json`).
 """
 
 
-def main(repeats: int = 3, sentences: int = 1024, clients: list[int] = [1, 8, 64]) -> None:  # noqa: B006
+def write_outputs(result: dict) -> None:
+    DOCS.mkdir(exist_ok=True)
+    (DOCS / "serve.json").write_text(json.dumps(result, indent=2))
+    plot(result["paths"], DOCS / "serve.png")
+    (DOCS / "serve.md").write_text(report(result))
+    typer.echo(report(result))
+
+
+def main(
+    repeats: int = 3,
+    sentences: int = 1024,
+    clients: list[int] = [1, 8, 64],  # noqa: B006
+    rerender: bool = typer.Option(False, help="Only rewrite the report from docs/serve.json."),
+) -> None:
+    if rerender:
+        result = json.loads((DOCS / "serve.json").read_text())
+        add_ratios(result["paths"])
+        return write_outputs(result)
     hf_logging.set_verbosity_error()
     torch.set_num_threads(os.cpu_count() or 1)
     checkpoint, bundle = conll_tagger()
     test = read_jsonl(CONLL / "test.jsonl")[:sentences]
     texts = [e.text for e in test]
     local = {
-        "(a) transformers pipeline, torch": hf_path(checkpoint),
-        "(b) runtime in process, int8": runtime_path(bundle, "int8"),
+        BASELINE: hf_path(checkpoint),
+        RUNTIME: runtime_path(bundle, "int8"),
         "(b) runtime in process, fp32": runtime_path(bundle, "fp32"),
+        "(b) int8, one padded batch per call": runtime_path(bundle, "int8", split=False),
         "(d) spaCy en_core_web_sm": spacy_path(),
     }
     for run in local.values():  # warm-up
@@ -270,24 +309,16 @@ def main(repeats: int = 3, sentences: int = 1024, clients: list[int] = [1, 8, 64
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
-    baseline = runs["(a) transformers pipeline, torch"]
-    paths = {name: summarize(r, baseline) for name, r in runs.items()}
+    paths = {name: summarize(r) for name, r in runs.items()}
+    add_ratios(paths)
     result = {
         "sentences": len(texts),
         "repeats": repeats,
         "batch": BATCH,
         "paths": paths,
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-        },
+        "machine": {**machine(), "torch": torch.__version__},
     }
-    DOCS.mkdir(exist_ok=True)
-    (DOCS / "serve.json").write_text(json.dumps(result, indent=2))
-    plot(paths, DOCS / "serve.png")
-    (DOCS / "serve.md").write_text(report(result))
-    typer.echo(report(result))
+    write_outputs(result)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ fi
 # Checkov (tests/deploy) in its own virtualenv: its pinned dependencies would
 # fight ours. Only with the dev extras.
 CHECKOV_VERSION=3.3.30
-if [ "$EXTRAS" = "dev" ] && [ ! -f ".venv-checkov/.installed-$CHECKOV_VERSION" ]; then
+if [[ ",$EXTRAS," == *",dev,"* ]] && [ ! -f ".venv-checkov/.installed-$CHECKOV_VERSION" ]; then
     "$PYTHON" -m venv .venv-checkov
     .venv-checkov/bin/python -m pip install --quiet "checkov==$CHECKOV_VERSION"
     touch ".venv-checkov/.installed-$CHECKOV_VERSION"
@@ -29,7 +29,7 @@ fi
 # pip-audit (tests/deploy/test_audit.py) in its own virtualenv too, so that it
 # audits our environment and not its own dependencies.
 PIP_AUDIT_VERSION=2.10.1
-if [ "$EXTRAS" = "dev" ] && [ ! -f ".venv-audit/.installed-$PIP_AUDIT_VERSION" ]; then
+if [[ ",$EXTRAS," == *",dev,"* ]] && [ ! -f ".venv-audit/.installed-$PIP_AUDIT_VERSION" ]; then
     "$PYTHON" -m venv .venv-audit
     .venv-audit/bin/python -m pip install --quiet "pip-audit==$PIP_AUDIT_VERSION"
     touch ".venv-audit/.installed-$PIP_AUDIT_VERSION"
