@@ -9,6 +9,7 @@ Two stages, both resumable (every finished run is appended to a JSONL log):
 
     python bench/fewshot.py select
     python bench/fewshot.py run
+    python bench/fewshot.py check   # do logged runs reproduce on this machine?
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import typer
 from transformers.utils import logging as hf_logging
 
 from bench.common import (
+    DATASETS,
     DOCS,
     RESULT_DATASETS,
     SELECTION_DATASETS,
@@ -36,7 +38,7 @@ from bench.common import (
     run_logged_fewshot,
 )
 from nuner.backbones import resolve_backbone
-from training.fewshot import FewshotRun, summarize
+from training.fewshot import FewshotRun, run_fewshot, summarize
 from training.finetune import FinetuneConfig
 from training.report import markdown_table, plot_f1_vs_k
 
@@ -115,6 +117,37 @@ def run(
     typer.echo(markdown_table({label: summary}))
 
 
+@app.command()
+def check(
+    dataset: str = typer.Option("conll2003"),
+    k: int = typer.Option(4),
+    seeds: list[int] = typer.Option([0, 1]),
+) -> None:
+    """Rerun logged test runs and compare their F1 to the digit.
+
+    Other results (docs/pretrain.md) reuse this log as their baseline, which
+    is only sound while a run on this machine and code gives the same F1.
+    """
+    hf_logging.set_verbosity_error()
+    selection = json.loads((DOCS / "fewshot_selection.json").read_text())
+    logged = {
+        r["seed"]: r["f1"]
+        for r in read_log(RUN_LOG)
+        if (r["config"], r["dataset"], r["k"]) == (selection["chosen"], dataset, k)
+    }
+    config = FinetuneConfig(**selection["config"])
+    backbone = str(resolve_backbone(None))
+    runs = run_fewshot(DATASETS / dataset, backbone, [k], seeds, config)
+    mismatches = 0
+    for run in runs:
+        expected = logged.get(run.seed)
+        mismatches += expected != run.f1
+        typer.echo(f"{dataset} k={k} seed {run.seed}: F1 now {run.f1!r}, logged {expected!r}")
+    if mismatches:
+        raise SystemExit(f"{mismatches} of {len(runs)} runs differ from the log")
+    typer.echo("all identical")
+
+
 def _report(label: str, summary: dict, selection: dict, records: list[dict]) -> str:
     dev = "\n".join(f"| {name} | {100 * f1:.1f} |" for name, f1 in selection["dev_mean_f1"].items())
     averages = {
@@ -173,6 +206,9 @@ Chosen: `{selection["chosen"]}`.
 .venv/bin/python bench/fewshot.py select   # dev-set selection -> docs/fewshot_selection.json
 .venv/bin/python bench/fewshot.py run      # protocol on test -> docs/fewshot.{{json,md,png}}
 ```
+
+`bench/fewshot.py check` reruns logged runs (conll2003, k=4, seeds 0-1 by
+default) and fails unless their F1 is identical to the digit.
 
 Both stages append every finished run to a JSONL log in `docs/` and skip
 runs already there, so an interrupted benchmark resumes; delete the logs to
