@@ -46,6 +46,7 @@ from bench.common import (
     DOCS,
     WORK,
     conll_tagger,
+    cpu_seconds,
     entity_f1,
     machine,
     median,
@@ -60,15 +61,31 @@ from training.checkpoint import load_checkpoint
 BATCH = 32
 
 
-def timed_batches(run, texts: list[str]) -> tuple[float, list[float], list]:
-    """Sentences/s, per-batch latencies and outputs of ``run(batch)`` over 32-text batches."""
+def timed_batches(run, texts: list[str]) -> dict:
+    """Sentences/s, per-batch latencies, outputs and CPU cores used by ``run(batch)``
+    over 32-text batches."""
     outputs, latencies = [], []
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for start in range(0, len(texts), BATCH):
         t0 = time.perf_counter()
         outputs += run(texts[start : start + BATCH])
         latencies.append(time.perf_counter() - t0)
-    return len(texts) / (time.perf_counter() - started), latencies, outputs
+    wall = time.perf_counter() - started
+    cores = {"bench": (time.process_time() - cpu) / wall}
+    return {"sps": len(texts) / wall, "lat": latencies, "out": outputs, "cores": cores}
+
+
+def timed_http(base: str, server_pid: int, texts: list[str], clients: int) -> dict:
+    """``http_load`` with the CPU cores the server and the load generator used."""
+    server_cpu, client_cpu = cpu_seconds(server_pid), time.process_time()
+    started = time.perf_counter()
+    sps, latencies, outputs, failures = asyncio.run(http_load(base, texts, clients))
+    wall = time.perf_counter() - started
+    cores = {
+        "server": (cpu_seconds(server_pid) - server_cpu) / wall,
+        "bench": (time.process_time() - client_cpu) / wall,
+    }
+    return {"sps": sps, "lat": latencies, "out": outputs, "cores": cores, "failures": failures}
 
 
 def hf_path(checkpoint: Path):
@@ -187,6 +204,7 @@ def summarize(runs: list[dict]) -> dict:
         "entity_f1": runs[-1]["f1"],
         "failed_requests": sum(r.get("failures", 0) for r in runs),
         "runs_sentences_per_second": [r["sps"] for r in runs],
+        "cpu_cores": {who: median([r["cores"][who] for r in runs]) for who in runs[0]["cores"]},
     }
 
 
@@ -218,13 +236,19 @@ def plot(paths: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def cores_cell(cores: dict | None) -> str:
+    if not cores:
+        return "-"
+    return " + ".join(f"{cores[who]:.2f}" for who in ("server", "bench") if who in cores)
+
+
 def report(result: dict) -> str:
     rows = "\n".join(
         f"| {name} | {p['sentences_per_second']:.1f} | {p['ratio_vs_a']:.2f}x | "
         f"{100 * p['ratio_vs_b_int8']:.0f}% | "
         f"{p['p50_ms']:.1f} | {p['p95_ms']:.1f} | {p['p99_ms']:.1f} | "
         + ("-" if name.startswith("(d)") else f"{100 * p['entity_f1']:.2f}")
-        + f" | {p['failed_requests']} |"
+        + f" | {p['failed_requests']} | {cores_cell(p.get('cpu_cores'))} |"
         for name, p in result["paths"].items()
     )
     return f"""# Serving: transformers pipeline vs our runtime vs the HTTP service
@@ -237,9 +261,10 @@ every path. Machine: {result["machine"]["cpu_count"]} CPU cores
 HTTP load generator runs on the same cores as the server.
 {result["repeats"]} repeats; every figure is the median over repeats, and
 each ratio is taken against (a), or (b) int8, *within* its repeat.
+"vs (b)": throughput as a share of (b) runtime in process, int8.
 
-| path | sentences/s | vs (a) | vs (b) int8 | p50 ms | p95 ms | p99 ms | entity F1 | failed |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|
+| path | sentences/s | vs (a) | vs (b) | p50 ms | p95 ms | p99 ms | entity F1 | failed | cores |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 {rows}
 
 Latency: per batch of {BATCH} texts for (a), (b) and (d); per request (one
@@ -248,7 +273,9 @@ process as (a)-(d) (httpx's client pool cost more CPU than the server at 64
 connections on these cores: 82 vs 188 sentences/s against the same server).
 Entity F1: strict micro F1 on the same sentences (spaCy's
 OntoNotes labels are not CoNLL's, so no F1 for (d)). "failed" counts non-200
-answers (the client retries those).
+answers (the client retries those). "cores": CPU time over wall time, of
+the benchmark process for (a), (b), (d), and of the server + the load
+generator for (c) (out of {result["machine"]["cpu_count"]}).
 
 ![throughput vs (a)](serve.png)
 
@@ -256,11 +283,19 @@ Reproduce: `.venv/bin/python bench/serve.py` (figures in `docs/serve.json`).
 """
 
 
+READING = "\n## Reading the figures"
+
+
 def write_outputs(result: dict) -> None:
+    """docs/serve.{json,png,md}; a hand-written reading section already at the
+    end of serve.md is kept (it names the run it reads)."""
     DOCS.mkdir(exist_ok=True)
     (DOCS / "serve.json").write_text(json.dumps(result, indent=2))
     plot(result["paths"], DOCS / "serve.png")
-    (DOCS / "serve.md").write_text(report(result))
+    markdown = DOCS / "serve.md"
+    previous = markdown.read_text() if markdown.is_file() else ""
+    reading = previous[previous.index(READING) :] if READING in previous else ""
+    markdown.write_text(report(result) + reading)
     typer.echo(report(result))
 
 
@@ -293,15 +328,13 @@ def main(
     try:
         for repeat in range(repeats):
             for name, run in local.items():
-                sps, lat, out = timed_batches(run, texts)
-                runs.setdefault(name, []).append(
-                    {"sps": sps, "lat": lat, "f1": entity_f1(test, out)}
-                )
+                measured = timed_batches(run, texts)
+                measured["f1"] = entity_f1(test, measured.pop("out"))
+                runs.setdefault(name, []).append(measured)
             for count in clients:
-                sps, lat, out, failures = asyncio.run(http_load(base, texts, count))
-                runs.setdefault(f"(c) HTTP service, {count} clients", []).append(
-                    {"sps": sps, "lat": lat, "f1": entity_f1(test, out), "failures": failures}
-                )
+                measured = timed_http(base, process.pid, texts, count)
+                measured["f1"] = entity_f1(test, measured.pop("out"))
+                runs.setdefault(f"(c) HTTP service, {count} clients", []).append(measured)
             typer.echo(
                 f"repeat {repeat}: "
                 + ", ".join(f"{n}: {r[-1]['sps']:.0f}/s" for n, r in runs.items())
