@@ -21,10 +21,11 @@ from nuner.types import Entity
 LogitsFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-# What one more inference call costs, in padded tokens: an ONNX Runtime int8
-# call on 1 x 8 tokens takes ~1 ms, ~20 tokens' worth at ~50 us a token
-# (2 CPU cores, all-MiniLM-L6; docs/serve.md). Splitting a batch pays this
-# once per extra call, so the split is only worth it where it saves more padding.
+# What one more inference call costs, in padded tokens. Timed by hand with
+# ONNX Runtime on 2 CPU cores (all-MiniLM-L6, int8): 1 x 8 tokens ~1.1 ms,
+# 32 x 16 ~26 ms, so ~50 us a token plus ~0.7-1 ms a call, 13-20 tokens' worth.
+# Throughput barely moved between 5 and 50 (CoNLL test, calls of 32 texts);
+# what the split gives is the ablation row of docs/serve.md.
 CALL_COST_TOKENS = 20
 
 
