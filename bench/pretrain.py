@@ -73,8 +73,9 @@ LIMITS = """## What limits the result here
   sub-word tokens, about 1.7k concepts after normalisation) against the
   paper's 1M sentences and 200k concepts; the paper finds size and concept
   diversity matter most.
-* Compute: on 2 CPU cores pre-training runs at about 500-700 tokens/s, so one
-  epoch over the 5.4k sentences takes about 20-25 minutes; the runs reported
+* Compute: on 2 CPU cores pre-training runs at about 600-1,100 tokens/s
+  (the Xeon of the first sessions ~600-750, the AMD EPYC VM ~1,000), so one
+  epoch over the 5.4k sentences takes about 13-25 minutes; the runs reported
   here use one epoch (settings fixed before any result was seen, never
   tuned on test). The paper trains 10 epochs over 1M sentences on GPUs.
 * Backbone: all-MiniLM-L6-v2 is a 6-layer sentence-embedding model (the
@@ -95,7 +96,8 @@ Runs from the first: k=8 on every dataset, k=4 on conll2003 and k=16 seed 0
 on conll2003; from the second: the other k=4 runs and the k=16 runs on
 conll2003 (seeds 1-4), wnut2017 and mit_movie seed 0; from the third: the
 dev check and the other k=16 runs. The 25% backbone is the first session's,
-the 50% backbone the third's. Fine-tuning reproduces across these machines:
+the 50% backbone the third's (so the table's times and tokens/s are the
+Xeon's for 25% and the AMD VM's for 50% and 100%). Fine-tuning reproduces across these machines:
 base-backbone runs redone on the AMD VM (`bench/fewshot.py check`, and the
 dev check's base runs against docs/fewshot_selection_runs.jsonl) gave the
 logged F1 to the last digit.
@@ -171,6 +173,12 @@ def run(
     _execute(RUN_LOG, label(fraction, candidate), str(directory), datasets, ks, seeds, "test")
 
 
+def _by_data_share(name: str) -> tuple[str, float]:
+    """"pretrained e1-lr1e-4 25%" before "... 50%" before "... 100%"."""
+    candidate, _, share = name.rpartition(" ")
+    return candidate, float(share.rstrip("%"))
+
+
 def _summary(records: list[dict], name: str) -> dict:
     runs = [
         FewshotRun(**{k: v for k, v in r.items() if k not in ("backbone", "config")})
@@ -187,7 +195,7 @@ def report(candidate: str = typer.Option(DEFAULT_CANDIDATE)) -> None:
     for run in base_runs:
         run["backbone"] = BASE
     records = read_log(RUN_LOG)
-    names = [BASE, *sorted({r["backbone"] for r in records}, reverse=True)]
+    names = [BASE, *sorted({r["backbone"] for r in records}, key=_by_data_share)]
     every = base_runs + records
     summaries = {name: _summary(every, name) for name in names}
     main = label(1.0, candidate)
