@@ -98,10 +98,10 @@ on conll2003; from the second: the other k=4 runs and the k=16 runs on
 conll2003 (seeds 1-4), wnut2017 and mit_movie seed 0; from the third: the
 dev check and the other k=16 runs. The 25% backbone is the first session's,
 the 50% backbone the third's (so the table's times and tokens/s are the
-Xeon's for 25% and the AMD VM's for 50% and 100%). Fine-tuning reproduces across these machines:
-base-backbone runs redone on the AMD VM (`bench/fewshot.py check`, and the
-dev check's base runs against docs/fewshot_selection_runs.jsonl) gave the
-logged F1 to the last digit.
+Xeon's for 25% and the AMD VM's for 50% and 100%). Fine-tuning reproduces
+across these machines: base-backbone runs redone on the AMD VM
+(`bench/fewshot.py check`, and the dev check's base runs against
+docs/fewshot_selection_runs.jsonl) gave the logged F1 to the last digit.
 """
 
 app = typer.Typer(add_completion=False)
