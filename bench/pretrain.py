@@ -76,9 +76,11 @@ LIMITS = """## What limits the result here
   diversity matter most.
 * Compute: on 2 CPU cores pre-training runs at about 600-1,100 tokens/s
   (the Xeon of the first sessions ~600-750, the AMD EPYC VM ~1,000), so one
-  epoch over the 5.4k sentences takes about 13-25 minutes; the runs reported
-  here use one epoch (settings fixed before any result was seen, never
-  tuned on test). The paper trains 10 epochs over 1M sentences on GPUs.
+  epoch over the 5.4k sentences takes about 13-25 minutes. The full grid
+  uses one epoch (e1); three epochs at a lower learning rate (e3, ~38
+  minutes) was the second candidate, compared with e1 on dev data only
+  (both written down before any result was seen, neither tuned on test).
+  The paper trains 10 epochs over 1M sentences on GPUs.
 * Backbone: all-MiniLM-L6-v2 is a 6-layer sentence-embedding model (the
   paper: RoBERTa-base, 12 layers); half of its layers are frozen, so only 3
   layers adapt.
@@ -213,7 +215,7 @@ def report(candidate: str = typer.Option(DEFAULT_CANDIDATE)) -> None:
         DOCS / "pretrain.png",
         "Few-shot entity F1: base vs NuNER-style pre-trained",
     )
-    (DOCS / "pretrain.md").write_text(_markdown(result, main))
+    (DOCS / "pretrain.md").write_text(_markdown(result))
     typer.echo(markdown_table(summaries))
 
 
@@ -279,7 +281,7 @@ def _scaling(records: list[dict], names: list[str], k: int = 8) -> dict:
     }
 
 
-def _markdown(result: dict, main: str) -> str:
+def _markdown(result: dict) -> str:
     lines = [
         "# NuNER-style pre-training: does it help few-shot taggers here?",
         "",
@@ -299,14 +301,16 @@ def _markdown(result: dict, main: str) -> str:
         for k, g in gains.items():
             per = ", ".join(f"{d} {v:+.1f}" for d, v in g["per_dataset"].items())
             lines.append(f"| {name} | {k} | {g['points']:+.2f} | {per} | {g['seeds']} |")
-    goal = result["gains_vs_base"].get(main, {}).get(8)
-    if goal:
-        verdict = "reached" if goal["points"] >= GOAL_POINTS else "not reached"
-        lines += [
-            "",
-            f"**Goal (+{GOAL_POINTS:.0f} points on average at k=8): {verdict}**: {main} "
-            f"{goal['points']:+.2f} points over {len(goal['per_dataset'])} datasets.",
-        ]
+    for name, gains in result["gains_vs_base"].items():
+        goal = gains.get(8) if name.endswith(" 100%") else None
+        if goal:
+            verdict = "reached" if goal["points"] >= GOAL_POINTS else "not reached"
+            lines += [
+                "",
+                f"**Goal (+{GOAL_POINTS:.0f} points on average at k=8): {verdict}** for "
+                f"{name}: {goal['points']:+.2f} points over {len(goal['per_dataset'])} "
+                f"datasets, seeds {goal['seeds']}.",
+            ]
     scaling = result["scaling_k8_common_seeds"]
     if scaling and len(scaling["gain_points"]) > 1:
         lines += ["", f"Data scaling at k=8, seeds {scaling['seeds']} for every run:", ""]
@@ -349,6 +353,10 @@ def _dev_check(dev_mean_f1: dict[str, float]) -> list[str]:
     for name, f1 in dev_mean_f1.items():
         delta = "-" if base is None or name == "base" else f"{100 * (f1 - base):+.2f}"
         lines.append(f"| {name} | {100 * f1:.2f} | {delta} |")
+    candidates = {n: f1 for n, f1 in dev_mean_f1.items() if n != "base"}
+    if candidates:
+        chosen = max(candidates, key=candidates.get)
+        lines += ["", f"The dev data choose {chosen} among the pre-training candidates."]
     return lines
 
 
