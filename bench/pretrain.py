@@ -205,7 +205,9 @@ def report(candidate: str = typer.Option(DEFAULT_CANDIDATE)) -> None:
     result = {
         "summaries": summaries,
         "gains_vs_base": {name: _gains(every, name) for name in names[1:]},
-        "scaling_k8_common_seeds": _scaling(every, names[1:]),
+        "scaling_k8_common_seeds": _scaling(
+            every, [n for n in names if n.startswith(f"pretrained {candidate} ")]
+        ),
         "pretraining": _provenance(),
         "selection": _read_json(DOCS / "pretrain_selection.json"),
     }
@@ -309,7 +311,7 @@ def _markdown(result: dict) -> str:
                 "",
                 f"**Goal (+{GOAL_POINTS:.0f} points on average at k=8): {verdict}** for "
                 f"{name}: {goal['points']:+.2f} points over {len(goal['per_dataset'])} "
-                f"datasets, seeds {goal['seeds']}.",
+                f"datasets, {'/'.join(map(str, goal['seeds']))} seeds each.",
             ]
     scaling = result["scaling_k8_common_seeds"]
     if scaling and len(scaling["gain_points"]) > 1:
