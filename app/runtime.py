@@ -77,7 +77,7 @@ class TaggerCache:
             version.path,
             variant=self.settings.variant,
             device=self.settings.device,
-            threads=self.settings.num_threads,
+            threads=self.settings.threads_per_stream,
             max_batch_tokens=self.settings.batch_max_tokens,
             spinning=self.settings.ort_spinning,
         )
@@ -121,7 +121,10 @@ class Batcher:
         self.max_wait = settings.batch_max_wait_ms / 1000
         self.queue_limit = settings.queue_max_texts
         self.metrics = metrics
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self.streams = settings.inference_streams
+        self.executor = ThreadPoolExecutor(self.streams, thread_name_prefix="inference")
+        self._slots = asyncio.Semaphore(self.streams)
+        self._running: set[asyncio.Task] = set()
         self._lanes: dict[str, _Lane] = {}
         self._pending_texts = 0
         self._wake = asyncio.Event()
@@ -160,6 +163,7 @@ class Batcher:
         self._wake.set()
         if self._task is not None:
             await self._task
+        await asyncio.gather(*self._running)
         self.executor.shutdown(wait=True)
 
     async def _run(self) -> None:
@@ -177,8 +181,14 @@ class Batcher:
             if wait > 0 and lane.tokens < self.max_tokens and not self._closing:
                 await asyncio.sleep(min(wait, self.max_wait))
                 continue
-            batch = self._take(lane)
-            await self._infer(lane.tagger, ref, batch)
+            await self._slots.acquire()
+            task = loop.create_task(self._infer(lane.tagger, ref, self._take(lane)))
+            self._running.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._running.discard(task)
+        self._slots.release()
 
     def _oldest_lane(self) -> str | None:
         busy = [
@@ -199,11 +209,10 @@ class Batcher:
         texts = [t for request in batch for t in request.texts]
         started = time.perf_counter()
 
-        def run() -> tuple[list[list[Entity]], int]:
-            return tagger(texts), tagger.pipeline.last_token_count
-
         try:
-            results, tokens = await asyncio.get_running_loop().run_in_executor(self.executor, run)
+            results, tokens = await asyncio.get_running_loop().run_in_executor(
+                self.executor, tagger.pipeline.tag, texts
+            )
         except Exception as error:  # deliver the failure to every waiting request
             for request in batch:
                 if not request.future.done():

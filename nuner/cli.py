@@ -317,6 +317,7 @@ def serve(
         port=port or settings.port,
         timeout_graceful_shutdown=30,
         log_level="info",
+        access_log=False,  # the app logs each request as JSON, with its request id
     )
 
 

@@ -84,12 +84,10 @@ class TaggerPipeline:
         self.max_batch_tokens = max_batch_tokens
         self.aggregation = aggregation
         self.call_cost = call_cost  # a huge value: one padded batch per budget (an ablation)
-        self.last_token_count = 0  # tokens of the latest call (for metrics)
 
     def token_probs(self, texts: Sequence[str]) -> list[tuple[EncodedText, np.ndarray]]:
         """Encoded texts with one tag distribution per token."""
         encoded = [self.encoder.encode(text) for text in texts]
-        self.last_token_count = sum(len(e) for e in encoded)
         windows = [w for i, e in enumerate(encoded) for w in self.encoder.windows(e, i)]
         window_probs: list[np.ndarray | None] = [None] * len(windows)
         for batch in batches_by_token_budget(windows, self.max_batch_tokens, self.call_cost):
@@ -112,7 +110,14 @@ class TaggerPipeline:
         return merge_windows(num_tokens, [windows[i] for i in ids], [probs[i] for i in ids])
 
     def __call__(self, texts: Sequence[str], threshold: float = 0.0) -> list[list[Entity]]:
-        return [
+        return self.tag(texts, threshold)[0]
+
+    def tag(self, texts: Sequence[str], threshold: float = 0.0) -> tuple[list[list[Entity]], int]:
+        """Entities per text, and the sub-word tokens read (for metrics). Keeps no
+        state, so the service may run several calls at once."""
+        tagged = self.token_probs(texts)
+        entities = [
             decode_entities(encoded, probs, self.label_set, self.aggregation, threshold)
-            for encoded, probs in self.token_probs(texts)
+            for encoded, probs in tagged
         ]
+        return entities, sum(len(encoded) for encoded, _ in tagged)

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     batch_max_wait_ms: float = Field(
         default=5.0, ge=0, description="How long the batcher waits to fill a batch."
     )
+    inference_streams: int = Field(
+        default=2,
+        ge=1,
+        description="Batches run at once on the device, each on its own thread; "
+        "with ONNX threads per batch = num_threads / streams.",
+    )
     queue_max_texts: int = Field(
         default=2048, ge=1, description="Pending texts before the service answers 503."
     )
@@ -178,6 +184,15 @@ class Settings(BaseSettings):
     def uses_postgres(self) -> bool:
         """Scale-out mode: metadata in PostgreSQL, jobs through Procrastinate."""
         return self.resolved_database_url.startswith("postgresql")
+
+    @property
+    def threads_per_stream(self) -> int | None:
+        """ONNX threads of each inference stream: the cores shared out, so that
+        parallel batches do not oversubscribe them (None: ONNX Runtime's default)."""
+        if self.inference_streams == 1:
+            return self.num_threads
+        cores = self.num_threads or len(os.sched_getaffinity(0))
+        return max(1, cores // self.inference_streams)
 
     @property
     def resolved_bundles_dir(self) -> Path:

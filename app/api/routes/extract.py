@@ -4,7 +4,7 @@ import asyncio
 
 from fastapi import APIRouter
 
-from app.api.deps import BatcherDep, CacheDep, ReaderDep, ResolverDep, SettingsDep
+from app.api.deps import ExtractRuntimeDep, ReaderDep
 from app.errors import ApiError
 from app.registry import TaggerNotFound
 from app.schemas import EntityOut, ErrorEnvelope, ExtractRequest, ExtractResponse, TextResult
@@ -57,12 +57,7 @@ def to_out(entities: list[Entity]) -> list[EntityOut]:
     summary="Extract entities from one text or a batch",
 )
 async def extract(
-    body: ExtractRequest,
-    settings: SettingsDep,
-    resolver: ResolverDep,
-    cache: CacheDep,
-    batcher: BatcherDep,
-    principal: ReaderDep,
+    body: ExtractRequest, runtime: ExtractRuntimeDep, principal: ReaderDep
 ) -> ExtractResponse:
     """Offsets are Unicode code points (Python ``str`` indices) into each text
     exactly as sent, ``end`` exclusive. Texts longer than the model's window are
@@ -70,11 +65,12 @@ async def extract(
     if not principal.owns(body.tagger.partition("@")[0]):
         raise TaggerNotFound(f"no tagger or alias named {body.tagger!r}")
     texts = body.all_texts
-    check_texts(texts, settings.max_text_chars, settings.max_batch_texts)
+    check_texts(texts, runtime.settings.max_text_chars, runtime.settings.max_batch_texts)
     # fast paths stay on the event loop; database and disk work go to a thread
+    resolver, cache = runtime.resolver, runtime.cache
     version = resolver.cached(body.tagger) or await asyncio.to_thread(resolver.resolve, body.tagger)
     tagger = cache.peek(version) or await asyncio.to_thread(cache.get, version)
-    results = await batcher.submit(version.ref, tagger, texts, body.threshold)
+    results = await runtime.batcher.submit(version.ref, tagger, texts, body.threshold)
     if body.text is not None:
         return ExtractResponse(tagger=version.ref, entities=to_out(results[0]))
     return ExtractResponse(
