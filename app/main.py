@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,14 +37,32 @@ async def warm_up(app: FastAPI) -> None:
         logger.info("warmed up %s", version.ref)
 
 
+def claim_embedded_worker(app: FastAPI) -> bool:
+    """One embedded fine-tune worker per server, however many worker processes
+    ``nuner serve`` runs: the process that holds the lock file supervises it."""
+    settings = app.state.settings
+    if settings.workers == 1:
+        return True
+    settings.home_dir.mkdir(parents=True, exist_ok=True)
+    lock = open(settings.home_dir / "embedded-worker.lock", "w")  # noqa: SIM115 (held for life)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        return False
+    app.state.embedded_worker_lock = lock  # released when the process exits
+    return True
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = app.state.settings
     app.state.batcher = Batcher(settings, app.state.metrics)
     app.state.batcher.start()
     app.state.job_queue = await asyncio.to_thread(make_queue, settings.resolved_database_url)
-    supervisor = WorkerSupervisor(settings) if settings.embedded_worker else None
-    if supervisor:
+    supervisor = None
+    if settings.embedded_worker and claim_embedded_worker(app):
+        supervisor = WorkerSupervisor(settings)
         await supervisor.start()
     app.state.worker = supervisor
     await warm_up(app)
@@ -56,6 +75,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if supervisor:
             await supervisor.stop()
         await asyncio.to_thread(app.state.job_queue.close)
+        app.state.metrics.process_exit()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -75,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.jobs = JobStore(registry.engine)
     app.state.keys = KeyRing([ApiKeyConfig.model_validate(k) for k in settings.api_keys])
     app.state.worker = None
-    metrics.registry.register(
+    metrics.add_scrape_collector(
         JobCollector(
             app.state.jobs,
             settings.job_stale_seconds,

@@ -9,8 +9,10 @@ see bench/common.py), on the same sentences, in the same run:
       picks on CPU, and fp32), batches of 32 texts; and int8 with each
       call's texts in one batch padded to the longest, without the runtime's
       padding-aware split (what the split is worth);
-  (c) the HTTP service (``nuner serve``, uvicorn on localhost) under 1, 8 and
-      64 concurrent clients, one sentence per request (async aiohttp clients);
+  (c) the HTTP service (``nuner serve``, uvicorn on localhost, one worker
+      process per core) under 1, 8 and 64 concurrent clients, one sentence
+      per request (async aiohttp clients); and with a single worker process
+      at 64 clients (what the extra process gives);
   (d) spaCy ``en_core_web_sm`` as a speed reference (its labels differ).
 
 Each repeat runs every path in turn; ratios to (a) are taken within a repeat,
@@ -135,15 +137,19 @@ def spacy_path():
 # --- the HTTP service ------------------------------------------------------
 
 
-def start_server(bundle: Path) -> tuple[subprocess.Popen, str]:
-    home = WORK / "serve-home"
+def start_server(bundle: Path, workers: int) -> tuple[subprocess.Popen, str]:
+    home = WORK / f"serve-home-{workers}"
     shutil.rmtree(home, ignore_errors=True)
-    env = {"NUNER_HOME": str(home), "NUNER_WARMUP_TAGGERS": '["conll"]'}
+    env = {
+        "NUNER_HOME": str(home),
+        "NUNER_WARMUP_TAGGERS": '["conll"]',
+        "NUNER_WORKERS": str(workers),
+    }
     nuner = str(Path(sys.executable).with_name("nuner"))
     subprocess.run(
         [nuner, "publish", str(bundle)], env={**os.environ, **env}, check=True, capture_output=True
     )
-    return start_service(env, WORK / "serve.log")
+    return start_service(env, WORK / f"serve-{workers}.log")
 
 
 async def http_load(base: str, texts: list[str], clients: int):
@@ -258,7 +264,9 @@ first 1000 CoNLL-2003 train sentences, exported with int8 (bench/common.py).
 Data: the first {result["sentences"]} CoNLL-2003 test sentences, the same for
 every path. Machine: {result["machine"]["cpu_count"]} CPU cores
 ({result["machine"].get("cpu_model", "CPU model not recorded")}), shared; the
-HTTP load generator runs on the same cores as the server.
+HTTP load generator runs on the same cores as the server. The service runs
+with its default settings (2 inference streams per process) and
+{result.get("server_workers", 1)} worker processes (`NUNER_WORKERS`), unless the row says otherwise.
 {result["repeats"]} repeats; every figure is the median over repeats, and
 each ratio is taken against (a), or (b) int8, *within* its repeat.
 "vs (b)": throughput as a share of (b) runtime in process, int8.
@@ -323,7 +331,9 @@ def main(
     }
     for run in local.values():  # warm-up
         run(texts[:BATCH])
-    process, base = start_server(bundle)
+    workers = os.cpu_count() or 1
+    servers = {count: start_server(bundle, count) for count in sorted({1, workers})}
+    process, base = servers[workers]
     runs: dict[str, list[dict]] = {}
     try:
         for repeat in range(repeats):
@@ -335,18 +345,26 @@ def main(
                 measured = timed_http(base, process.pid, texts, count)
                 measured["f1"] = entity_f1(test, measured.pop("out"))
                 runs.setdefault(f"(c) HTTP service, {count} clients", []).append(measured)
+            if workers > 1:
+                single, single_base = servers[1]
+                measured = timed_http(single_base, single.pid, texts, max(clients))
+                measured["f1"] = entity_f1(test, measured.pop("out"))
+                name = f"(c) 1 worker process, {max(clients)} clients"
+                runs.setdefault(name, []).append(measured)
             typer.echo(
                 f"repeat {repeat}: "
                 + ", ".join(f"{n}: {r[-1]['sps']:.0f}/s" for n, r in runs.items())
             )
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
+        for server, _ in servers.values():
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=60)
     paths = {name: summarize(r) for name, r in runs.items()}
     add_ratios(paths)
     result = {
         "sentences": len(texts),
         "repeats": repeats,
+        "server_workers": workers,
         "batch": BATCH,
         "paths": paths,
         "machine": {**machine(), "torch": torch.__version__},

@@ -42,13 +42,22 @@ class Settings(BaseSettings):
     allow_hub_downloads: bool = Field(
         default=False, description="Let hub ids download weights; off so nothing leaves the host."
     )
-    num_threads: int | None = Field(default=None, description="CPU threads for torch / ONNX.")
+    num_threads: int | None = Field(
+        default=None, description="CPU threads for torch / ONNX (the server's, all workers)."
+    )
     datasets_dir: Path = Field(
         default=Path("../shared/datasets"), description="Where the shared NER datasets live."
     )
     # --- serving -------------------------------------------------------------
     host: str = Field(default="127.0.0.1", description="Address `nuner serve` binds.")
     port: int = Field(default=8080, description="Port `nuner serve` binds.")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="Server processes of `nuner serve`, each with its own batcher and "
+        "loaded taggers; on CPU one per core serves more (docs/serve.md). On Kubernetes "
+        "keep 1 and scale replicas.",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field(
         default="auto", description="Inference device; CUDA only when a session really runs on it."
     )
@@ -74,8 +83,8 @@ class Settings(BaseSettings):
     inference_streams: int = Field(
         default=2,
         ge=1,
-        description="Batches run at once on the device, each on its own thread; "
-        "with ONNX threads per batch = num_threads / streams.",
+        description="Batches run at once per worker, each on its own thread; ONNX "
+        "threads per batch = num_threads (default: the cores) / (streams x workers).",
     )
     queue_max_texts: int = Field(
         default=2048, ge=1, description="Pending texts before the service answers 503."
@@ -187,12 +196,14 @@ class Settings(BaseSettings):
 
     @property
     def threads_per_stream(self) -> int | None:
-        """ONNX threads of each inference stream: the cores shared out, so that
-        parallel batches do not oversubscribe them (None: ONNX Runtime's default)."""
-        if self.inference_streams == 1:
+        """ONNX threads of each inference stream: the cores shared out over the
+        streams of every worker process, so that parallel batches do not
+        oversubscribe them (None: ONNX Runtime's default)."""
+        streams = self.inference_streams * self.workers
+        if streams == 1:
             return self.num_threads
         cores = self.num_threads or len(os.sched_getaffinity(0))
-        return max(1, cores // self.inference_streams)
+        return max(1, cores // streams)
 
     @property
     def resolved_bundles_dir(self) -> Path:

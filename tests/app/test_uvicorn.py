@@ -20,20 +20,18 @@ from tests.conftest import dataset_path, free_port, wait_until_ready
 NUNER = str(Path(sys.executable).with_name("nuner"))
 
 
-@pytest.fixture
-def server(tmp_path, make_bundle):
+def start_server(home: Path, bundle: Path, **settings: str) -> tuple[str, subprocess.Popen]:
     port = free_port()
     env = {
         **os.environ,
-        "NUNER_HOME": str(tmp_path / "home"),
+        "NUNER_HOME": str(home),
         "NUNER_PORT": str(port),
         "NUNER_VARIANT": "fp32",
         "NUNER_NUM_THREADS": "1",
         "NUNER_WARMUP_TAGGERS": '["conll"]',
+        **settings,
     }
-    subprocess.run(
-        [NUNER, "publish", str(make_bundle("conll", "1"))], env=env, check=True, capture_output=True
-    )
+    subprocess.run([NUNER, "publish", str(bundle)], env=env, check=True, capture_output=True)
     process = subprocess.Popen(
         [NUNER, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -41,6 +39,12 @@ def server(tmp_path, make_bundle):
     if not wait_until_ready(base):
         process.kill()
         pytest.fail(f"server did not become ready: {process.stdout.read()}")
+    return base, process
+
+
+@pytest.fixture
+def server(tmp_path, make_bundle):
+    base, process = start_server(tmp_path / "home", make_bundle("conll", "1"))
     yield base, process
     if process.poll() is None:
         process.kill()
@@ -79,3 +83,35 @@ def test_uvicorn_serves_extract_and_drains_on_sigterm(server):
     log = process.stdout.read()
     assert '"route": "/v1/extract"' in log and '"request_id"' in log
     assert "Application shutdown complete" in log
+
+
+def metric(text: str, name: str) -> float:
+    """Sum of a metric's samples in the Prometheus text format."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+def test_several_worker_processes_share_metrics_and_one_embedded_worker(tmp_path, make_bundle):
+    home = tmp_path / "home"
+    base, process = start_server(home, make_bundle("conll", "1"), NUNER_WORKERS="2")
+    try:
+        deadline = time.monotonic() + 60
+        loaded = 0.0
+        while loaded < 2 and time.monotonic() < deadline:  # both processes warmed up
+            loaded = metric(httpx.get(f"{base}/metrics").text, "nuner_loaded_taggers")
+            time.sleep(0.2)
+        assert loaded == 2  # a gauge summed over both processes, from either one
+        text = "Peter Blackburn visited Paris ."
+        for _ in range(12):  # a new connection each: the kernel spreads them over both
+            response = httpx.post(f"{base}/v1/extract", json={"tagger": "conll", "text": text})
+            assert response.status_code == 200
+        for _ in range(4):  # whichever process answers the scrape reports all requests
+            scraped = httpx.get(f"{base}/metrics").text
+            assert metric(scraped, "nuner_texts_total") == 12
+            assert metric(scraped, 'nuner_request_seconds_count{method="POST"') == 12
+        assert (home / "embedded-worker.lock").is_file()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    log = process.stdout.read()
+    assert log.count("Started server process") == 2
+    assert log.count("fine-tune worker process") == 1, log

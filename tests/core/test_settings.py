@@ -33,3 +33,15 @@ def test_embedded_defaults(tmp_path, monkeypatch):
     assert settings.resolved_bundles_dir == tmp_path / "bundles"
     assert not settings.uses_postgres and settings.embedded_worker
     assert (settings.host, settings.port) == ("127.0.0.1", 8080)
+
+
+def test_onnx_threads_are_shared_out_over_streams_and_workers(tmp_path):
+    one = Settings(home=tmp_path, inference_streams=1, workers=1, num_threads=None)
+    assert one.threads_per_stream is None  # ONNX Runtime's own default
+    assert Settings(home=tmp_path, inference_streams=1, num_threads=3).threads_per_stream == 3
+    shared = Settings(home=tmp_path, inference_streams=2, workers=2, num_threads=8)
+    assert shared.threads_per_stream == 2
+    assert (
+        Settings(home=tmp_path, inference_streams=4, workers=2, num_threads=2).threads_per_stream
+        == 1
+    )
