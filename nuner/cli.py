@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-import copy
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -307,48 +304,10 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (NUNER_PORT).")] = None,
 ) -> None:
     """Start the HTTP service (uvicorn) on the configured store."""
-    import uvicorn
+    from app.server import serve as run_server
 
     settings = get_settings()
-    if settings.workers > 1:
-        share_metrics_between_workers()
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=settings.workers,
-        timeout_graceful_shutdown=30,
-        log_config=serve_logging_config(),
-        access_log=False,  # the app logs each request as JSON, with its request id
-    )
-
-
-def serve_logging_config() -> dict:
-    """uvicorn's own logging, plus every other logger's records as they are (the
-    app writes JSON lines): a dict, because each worker process applies it anew."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["formatters"]["plain"] = {"format": "%(message)s"}
-    config["handlers"]["plain"] = {
-        "class": "logging.StreamHandler",
-        "formatter": "plain",
-        "stream": "ext://sys.stderr",
-    }
-    config["root"] = {"handlers": ["plain"], "level": "INFO"}
-    return config
-
-
-def share_metrics_between_workers() -> None:
-    """prometheus_client's multiprocess mode, in a directory emptied for this run
-    (stale files from an earlier run would add up)."""
-    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if directory:
-        for stale in Path(directory).glob("*.db"):
-            stale.unlink()
-    else:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="nuner-metrics-")
+    run_server(host or settings.host, port or settings.port, settings.workers)
 
 
 @app.command()
