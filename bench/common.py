@@ -67,6 +67,18 @@ def entity_f1(examples: list[Example], predicted_spans: list[list]) -> float:
     return entity_scores([e.spans for e in examples], predicted_spans).micro.f1
 
 
+READING = "\n## Reading the figures"
+
+
+def write_report(path: Path, generated: str) -> None:
+    """Write a generated markdown report, keeping the hand-written section that
+    reads the figures (from ``## Reading the figures`` on) if the page has one;
+    it names the run it reads, so a rerun shows when it is stale."""
+    previous = path.read_text() if path.is_file() else ""
+    reading = previous[previous.index(READING) :] if READING in previous else ""
+    path.write_text(generated + reading)
+
+
 def machine() -> dict:
     """What the figures were measured on (runs differ by machine, so every
     report names its own)."""

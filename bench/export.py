@@ -13,7 +13,6 @@ test split.
 from __future__ import annotations
 
 import json
-import platform
 import statistics
 import sys
 import time
@@ -28,7 +27,7 @@ import torch
 import typer
 from transformers.utils import logging as hf_logging
 
-from bench.common import CONLL, DOCS, conll_tagger
+from bench.common import CONLL, DOCS, conll_tagger, machine, write_report
 from nuner.datasets import read_jsonl
 from nuner.inference import TaggerPipeline
 from nuner.onnx_tagger import OnnxTagger
@@ -99,11 +98,7 @@ def main(
         "throughput_sentences": len(texts),
         "f1_sentences": len(test),
         "train_sentences": train_sentences,
-        "machine": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "cpu_count": __import__("os").cpu_count(),
-        },
+        "machine": {**machine(), "torch": torch.__version__},
         "engines": {
             name: {
                 "sentences_per_second_median": statistics.median(runs[name]),
@@ -118,7 +113,7 @@ def main(
     DOCS.mkdir(exist_ok=True)
     (DOCS / "export.json").write_text(json.dumps(results, indent=2))
     plot(results, DOCS / "export.png")
-    (DOCS / "export.md").write_text(report(results))
+    write_report(DOCS / "export.md", report(results))
     typer.echo(report(results))
 
 
@@ -137,7 +132,8 @@ sentences before the bundle was written).
 
 Throughput: {results["throughput_sentences"]} CoNLL-2003 test sentences,
 batches of {results["batch"]} texts, end to end (tokenise, window, infer,
-decode), {results["threads"]} CPU threads, median of {results["repeats"]}
+decode), {results["threads"]} CPU threads
+({results["machine"].get("cpu_model", "CPU model not recorded")}), median of {results["repeats"]}
 interleaved repeats; the ratio is taken against torch eager *within each
 repeat*, then the median. Entity F1: strict micro F1 on all
 {results["f1_sentences"]} test sentences.

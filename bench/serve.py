@@ -54,6 +54,7 @@ from bench.common import (
     median,
     percentile,
     start_service,
+    write_report,
 )
 from nuner.datasets import read_jsonl
 from nuner.onnx_tagger import OnnxTagger
@@ -291,19 +292,13 @@ Reproduce: `.venv/bin/python bench/serve.py` (figures in `docs/serve.json`).
 """
 
 
-READING = "\n## Reading the figures"
-
-
 def write_outputs(result: dict) -> None:
     """docs/serve.{json,png,md}; a hand-written reading section already at the
     end of serve.md is kept (it names the run it reads)."""
     DOCS.mkdir(exist_ok=True)
     (DOCS / "serve.json").write_text(json.dumps(result, indent=2))
     plot(result["paths"], DOCS / "serve.png")
-    markdown = DOCS / "serve.md"
-    previous = markdown.read_text() if markdown.is_file() else ""
-    reading = previous[previous.index(READING) :] if READING in previous else ""
-    markdown.write_text(report(result) + reading)
+    write_report(DOCS / "serve.md", report(result))
     typer.echo(report(result))
 
 
