@@ -18,6 +18,7 @@ import os
 import signal
 import socket
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -28,7 +29,9 @@ logger = logging.getLogger("nuner.server")
 
 APP = "app.main:create_app"
 GRACEFUL_SHUTDOWN_S = 30
-EARLY_EXIT_S = 10.0  # a worker dying this soon after its start is a startup failure
+EARLY_EXIT_S = 10.0  # a worker dying this soon after its start counts as failing at startup
+MAX_EARLY_EXITS = 3  # in a row: give up rather than restart a crash loop forever
+ORPHAN_CHECK_S = 1.0
 
 
 def serve(host: str, port: int, workers: int) -> None:
@@ -87,11 +90,21 @@ def share_metrics_between_workers() -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="nuner-metrics-")
 
 
-def run_worker(host: str, port: int) -> None:
+def run_worker(host: str, port: int, supervisor_pid: int) -> None:
     """One worker process: the app on its own socket in the port's group. A
     Ctrl+C reaches it directly and again as the supervisor's SIGTERM, which
     uvicorn takes as one request to shut down gracefully."""
+    threading.Thread(target=stop_when_orphaned, args=(supervisor_pid,), daemon=True).start()
     uvicorn.Server(uvicorn_config()).run([listening_socket(host, port, reuse_port=True)])
+
+
+def stop_when_orphaned(supervisor_pid: int) -> None:
+    """A worker whose supervisor was killed (SIGKILL, OOM) would keep the port
+    and serve on beside a restarted server: drain and stop instead."""
+    while os.getppid() == supervisor_pid:
+        time.sleep(ORPHAN_CHECK_S)
+    logger.warning("the supervisor %d is gone; stopping", supervisor_pid)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 class Supervisor:
@@ -117,18 +130,24 @@ class Supervisor:
                 self._shut_down(processes)
 
     def _start(self) -> tuple[multiprocessing.process.BaseProcess, float]:
-        process = self.context.Process(target=run_worker, args=(self.host, self.port))
+        arguments = (self.host, self.port, os.getpid())
+        process = self.context.Process(target=run_worker, args=arguments)
         process.start()
         return process, time.monotonic()
 
     def _watch(self, processes: list) -> None:
+        early_exits = 0
         while not self.stopping:
             time.sleep(0.2)
             for index, (process, started) in enumerate(processes):
                 if process.is_alive() or self.stopping:
                     continue
-                if time.monotonic() - started < EARLY_EXIT_S:
-                    raise SystemExit(f"worker {process.pid} failed at startup ({process.exitcode})")
+                early = time.monotonic() - started < EARLY_EXIT_S
+                early_exits = early_exits + 1 if early else 0
+                if early_exits >= MAX_EARLY_EXITS:
+                    raise SystemExit(
+                        f"worker processes keep failing at startup (exit code {process.exitcode})"
+                    )
                 logger.warning("worker %d exited (%s); restarting", process.pid, process.exitcode)
                 processes[index] = self._start()
 

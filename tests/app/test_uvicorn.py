@@ -90,8 +90,11 @@ def metric(text: str, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 
-def established_connections(pid: int, port: int) -> int:
-    """TCP connections to ``port`` that process ``pid`` holds open (Linux /proc)."""
+LISTEN, ESTABLISHED = "0A", "01"  # TCP states in /proc/net/tcp
+
+
+def sockets_held(pid: int, port: int, state: str) -> int:
+    """TCP sockets on local ``port`` in ``state`` that process ``pid`` holds (Linux /proc)."""
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         target = os.readlink(fd) if fd.is_symlink() else ""
@@ -102,22 +105,86 @@ def established_connections(pid: int, port: int) -> int:
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
             local_port = int(fields[1].rsplit(":", 1)[1], 16)
-            if local_port == port and fields[3] == "01" and fields[9] in inodes:
+            if local_port == port and fields[3] == state and fields[9] in inodes:
                 count += 1
     return count
+
+
+def worker_pids(server: subprocess.Popen) -> list[int]:
+    """The supervisor's worker processes (not multiprocessing's resource tracker)."""
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    return [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def listening_workers(server: subprocess.Popen, port: int, count: int) -> list[int]:
+    """The worker processes listening on ``port``, once ``count`` of them do
+    (/readyz answers as soon as the first one is ready)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        listening = [pid for pid in worker_pids(server) if sockets_held(pid, port, LISTEN)]
+        if len(listening) == count:
+            return listening
+        time.sleep(0.2)
+    pytest.fail(f"{count} worker processes did not listen on {port}")
+
+
+def test_a_worker_process_that_dies_is_replaced(tmp_path, make_bundle):
+    base, process = start_server(tmp_path / "home", make_bundle("conll", "1"), NUNER_WORKERS="2")
+    port = int(base.rsplit(":", 1)[1])
+    try:
+        before = listening_workers(process, port, 2)
+        os.kill(before[0], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while before[0] in worker_pids(process) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        after = listening_workers(process, port, 2)
+        assert before[1] in after and before[0] not in after
+        text = "Peter Blackburn visited Paris ."
+        for _ in range(8):  # new connections reach both processes, the new one included
+            response = httpx.post(f"{base}/v1/extract", json={"tagger": "conll", "text": text})
+            assert response.status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+def test_worker_processes_stop_when_their_supervisor_is_killed(tmp_path, make_bundle):
+    base, process = start_server(tmp_path / "home", make_bundle("conll", "1"), NUNER_WORKERS="2")
+    workers = worker_pids(process)
+    process.kill()
+    process.wait(timeout=10)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+        time.sleep(0.2)
+    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, "orphaned worker processes kept running"
+
+
+def test_worker_processes_that_cannot_start_stop_the_server(tmp_path):
+    env = {
+        **os.environ,
+        "NUNER_HOME": str(tmp_path / "home"),
+        "NUNER_PORT": str(free_port()),
+        "NUNER_WORKERS": "2",
+        "NUNER_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none",  # nothing listens
+    }
+    serve = [NUNER, "serve"]
+    finished = subprocess.run(serve, env=env, capture_output=True, text=True, timeout=120)
+    assert finished.returncode != 0
+    assert "keep failing at startup" in finished.stderr
 
 
 def test_worker_processes_share_the_connections(tmp_path, make_bundle):
     base, process = start_server(tmp_path / "home", make_bundle("conll", "1"), NUNER_WORKERS="2")
     port = int(base.rsplit(":", 1)[1])
+    workers = listening_workers(process, port, 2)
     clients = [httpx.Client(base_url=base) for _ in range(32)]
     try:
         for client in clients:  # 32 keep-alive connections, opened one after another
             assert client.get("/healthz").status_code == 200
-        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
-        workers = [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
-        assert len(workers) == 2  # not counting multiprocessing's resource tracker
-        held = [established_connections(int(pid), port) for pid in workers]
+        held = [sockets_held(pid, port, ESTABLISHED) for pid in workers]
         # Shared-socket accept put up to 63 of 64 on one process; hashing spreads
         # them (fewer than 6 of 32 on one side: p ~ 1e-4 by chance).
         assert sum(held) == 32 and min(held) >= 6, held
