@@ -15,6 +15,7 @@ import logging
 import logging.config
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import tempfile
@@ -39,9 +40,13 @@ def serve(host: str, port: int, workers: int) -> None:
     if workers == 1:
         uvicorn.Server(uvicorn_config(host=host, port=port)).run()
         return
-    share_metrics_between_workers()
+    created = share_metrics_between_workers()
     logging.config.dictConfig(logging_config())
-    Supervisor(host, port, workers).run()
+    try:
+        Supervisor(host, port, workers).run()
+    finally:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
 
 
 def uvicorn_config(**address: str | int) -> uvicorn.Config:
@@ -79,15 +84,17 @@ def listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
     return sock
 
 
-def share_metrics_between_workers() -> None:
+def share_metrics_between_workers() -> str | None:
     """prometheus_client's multiprocess mode, in a directory emptied for this run
-    (stale files from an earlier run would add up)."""
+    (stale files from an earlier run would add up); returns the directory if it
+    was created here, to be removed at the end."""
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
         for stale in Path(directory).glob("*.db"):
             stale.unlink()
-    else:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="nuner-metrics-")
+        return None
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="nuner-metrics-")
+    return directory
 
 
 def run_worker(host: str, port: int, supervisor_pid: int) -> None:
