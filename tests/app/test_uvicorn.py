@@ -96,10 +96,13 @@ LISTEN, ESTABLISHED = "0A", "01"  # TCP states in /proc/net/tcp
 def sockets_held(pid: int, port: int, state: str) -> int:
     """TCP sockets on local ``port`` in ``state`` that process ``pid`` holds (Linux /proc)."""
     inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        target = os.readlink(fd) if fd.is_symlink() else ""
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except FileNotFoundError:  # the process (or one of its fds) went away meanwhile
+        return 0
     count = 0
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
@@ -111,9 +114,24 @@ def sockets_held(pid: int, port: int, state: str) -> int:
 
 
 def worker_pids(server: subprocess.Popen) -> list[int]:
-    """The supervisor's worker processes (not multiprocessing's resource tracker)."""
+    """The supervisor's live worker processes (not multiprocessing's resource tracker)."""
     children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
-    return [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    workers = []
+    for child in children:
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes() and running(child):
+                workers.append(int(child))
+        except FileNotFoundError:  # exited meanwhile
+            pass
+    return workers
+
+
+def running(pid: int | str) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def listening_workers(server: subprocess.Popen, port: int, count: int) -> list[int]:
@@ -154,9 +172,9 @@ def test_worker_processes_stop_when_their_supervisor_is_killed(tmp_path, make_bu
     process.kill()
     process.wait(timeout=10)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+    while time.monotonic() < deadline and any(running(pid) for pid in workers):
         time.sleep(0.2)
-    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    alive = [pid for pid in workers if running(pid)]
     for pid in alive:
         os.kill(pid, signal.SIGKILL)
     assert not alive, "orphaned worker processes kept running"
