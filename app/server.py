@@ -124,7 +124,8 @@ class Supervisor:
         self.stopping = False
 
     def run(self) -> None:
-        # Bound but never listening: fails fast if the port is taken, and holds it.
+        self._check_port_free()
+        # Bound but never listening: holds the port for the workers' group.
         with listening_socket(self.host, self.port, reuse_port=True):
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, self._stop)
@@ -135,6 +136,14 @@ class Supervisor:
                 self._watch(processes)
             finally:
                 self._shut_down(processes)
+
+    def _check_port_free(self) -> None:
+        """``SO_REUSEPORT`` would let the workers join another server already on
+        the port (and share its traffic): bind once without it to find out."""
+        try:
+            listening_socket(self.host, self.port, reuse_port=False).close()
+        except OSError as error:
+            raise SystemExit(f"cannot serve on {self.host}:{self.port}: {error}") from None
 
     def _start(self) -> tuple[multiprocessing.process.BaseProcess, float]:
         arguments = (self.host, self.port, os.getpid())

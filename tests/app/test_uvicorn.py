@@ -194,6 +194,18 @@ def test_worker_processes_that_cannot_start_stop_the_server(tmp_path):
     assert "keep failing at startup" in finished.stderr
 
 
+def test_worker_processes_do_not_join_a_server_already_on_the_port(tmp_path):
+    port = free_port()
+    with socket.create_server(("127.0.0.1", port), reuse_port=True):  # another server
+        env = {**os.environ, "NUNER_HOME": str(tmp_path), "NUNER_PORT": str(port)}
+        serve = [NUNER, "serve"]
+        finished = subprocess.run(
+            serve, env={**env, "NUNER_WORKERS": "2"}, capture_output=True, text=True, timeout=60
+        )
+    assert finished.returncode != 0
+    assert f"cannot serve on 127.0.0.1:{port}" in finished.stderr
+
+
 def test_worker_processes_share_the_connections(tmp_path, make_bundle):
     base, process = start_server(tmp_path / "home", make_bundle("conll", "1"), NUNER_WORKERS="2")
     port = int(base.rsplit(":", 1)[1])
