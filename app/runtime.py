@@ -121,9 +121,9 @@ class Batcher:
         self.max_wait = settings.batch_max_wait_ms / 1000
         self.queue_limit = settings.queue_max_texts
         self.metrics = metrics
-        self.streams = settings.inference_streams
-        self.executor = ThreadPoolExecutor(self.streams, thread_name_prefix="inference")
-        self._slots = asyncio.Semaphore(self.streams)
+        streams = settings.inference_streams
+        self.executor = ThreadPoolExecutor(streams, thread_name_prefix="inference")
+        self._slots = asyncio.Semaphore(streams)
         self._running: set[asyncio.Task] = set()
         self._lanes: dict[str, _Lane] = {}
         self._pending_texts = 0

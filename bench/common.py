@@ -98,7 +98,7 @@ def cpu_model() -> str:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time so far of a process, its threads and its live
-    child processes (uvicorn's workers), Linux only."""
+    child processes (the server's worker processes), Linux only."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
