@@ -25,6 +25,7 @@ from nuner.labels import LabelSet
 from nuner.types import Example
 from training.checkpoint import load_fast_tokenizer, text_encoder_for
 from training.data import build_windows, shuffled_batches
+from training.frozen import encode_windows, head_losses
 from training.metrics import EntityReport
 from training.model import FeatureKind, HeadKind, NunerTagger
 from training.predict import evaluate_pipeline, torch_pipeline
@@ -37,7 +38,9 @@ class FinetuneConfig(BaseModel):
 
     head: HeadKind = "linear"
     features: FeatureKind = "last"
-    freeze_encoder: bool = False
+    freeze_encoder: bool = Field(
+        default=False, description="Train only the head, on features computed once."
+    )
     learning_rate: float = Field(default=2e-4, gt=0, le=1e-1)
     head_learning_rate: float | None = Field(default=None, gt=0, le=1.0)
     epochs: int = Field(default=30, ge=1, le=1000)
@@ -138,6 +141,9 @@ def finetune(
         optimizer, int(config.warmup_ratio * total_steps), total_steps
     )
     generator = torch.Generator().manual_seed(config.seed)
+    cached = None
+    if config.freeze_encoder:
+        cached = encode_windows(model, windows, encoder.pad_id, device)
 
     best_f1, best_epoch, best_state, history = -1.0, 0, None, []
     dev_report = None
@@ -145,8 +151,12 @@ def finetune(
     progress = tqdm(range(1, config.epochs + 1), desc="fine-tune", disable=not show_progress)
     epoch = 0
     for epoch in progress:
-        batches = shuffled_batches(windows, config.batch_size, encoder.pad_id, generator)
-        loss = _train_epoch(model, batches, optimizer, scheduler, device)
+        if cached is None:
+            batches = shuffled_batches(windows, config.batch_size, encoder.pad_id, generator)
+            losses = (model(**{k: v.to(device) for k, v in b.items()}).loss for b in batches)
+        else:
+            losses = head_losses(model, cached, config.batch_size, generator)
+        loss = _train_epoch(model, losses, optimizer, scheduler)
         record = {"epoch": epoch, "loss": loss}
         if dev:
             model.eval()
@@ -179,19 +189,17 @@ def finetune(
 
 def _train_epoch(
     model: NunerTagger,
-    batches: Iterator[dict[str, torch.Tensor]],
+    losses: Iterator[torch.Tensor],
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
-    device: torch.device,
 ) -> float:
-    """One pass over the shuffled batches; returns the mean loss."""
+    """One optimisation step per batch loss; returns the mean loss."""
     model.train()
-    losses = []
-    for batch in batches:
-        loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
+    values = []
+    for loss in losses:
         apply_gradients(loss, model, optimizer, scheduler)
-        losses.append(loss.item())
-    return float(np.mean(losses))
+        values.append(loss.item())
+    return float(np.mean(values))
 
 
 def apply_gradients(

@@ -157,9 +157,13 @@ class NunerTagger(PreTrainedModel):
     ) -> TokenClassifierOutput:
         """``token_type_ids`` is optional (zeros when absent, as in export and serving)."""
         logits = self.head(self.features(input_ids, attention_mask, token_type_ids))
-        loss = None
-        if labels is not None:
-            loss = nn.functional.cross_entropy(
-                logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=IGNORE_INDEX
-            )
+        loss = None if labels is None else tagging_loss(logits, labels)
         return TokenClassifierOutput(loss=loss, logits=logits)
+
+
+def tagging_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over tags; ``IGNORE_INDEX`` marks padding and special or
+    whitespace-only tokens."""
+    return nn.functional.cross_entropy(
+        logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=IGNORE_INDEX
+    )

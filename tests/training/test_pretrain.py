@@ -193,3 +193,30 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tiny_bert_dir, annot
     a = load_file(tmp_path / "a" / "model.safetensors")
     b = load_file(tmp_path / "b" / "model.safetensors")
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_the_bf16_autocast_path_trains(tiny_bert_dir, annotated, tmp_path, monkeypatch):
+    """The GPU's mixed-precision path, forced on CPU (no GPU in CI): bf16 logits,
+    an fp32 loss, fp32 weights saved."""
+    from training.pretrain import trainer
+    from training.pretrain.model import DualEncoder
+
+    logit_dtypes = []
+    original = DualEncoder.forward
+
+    def recording(self, *args, **kwargs):
+        logits = original(self, *args, **kwargs)
+        logit_dtypes.append(logits.dtype)
+        return logits
+
+    monkeypatch.setattr(trainer, "uses_bf16_autocast", lambda config, device: True)
+    monkeypatch.setattr(DualEncoder, "forward", recording)
+    examples, _ = annotated
+    out = tmp_path / "backbone"
+    result = pretrain(str(tiny_bert_dir), examples, tiny_config(), out, show_progress=False)
+    losses = [h["loss"] for h in result.history]
+    assert set(logit_dtypes) == {torch.bfloat16}
+    assert losses[-1] < 0.8 * losses[0], losses
+    from safetensors.torch import load_file
+
+    assert {t.dtype for t in load_file(out / "model.safetensors").values()} == {torch.float32}

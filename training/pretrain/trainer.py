@@ -201,7 +201,7 @@ def _train_epoch(
     batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
     losses, tokens = [], 0
     bar = tqdm(batches, desc=f"pre-train epoch {epoch}", disable=not show_progress)
-    amp = config.mixed_precision and device.type == "cuda"
+    amp = uses_bf16_autocast(config, device)
     for indices in bar:
         batch = [windows[i] for i in indices]
         concepts = batch_concepts(batch, sampler, config.negatives)
@@ -219,6 +219,11 @@ def _train_epoch(
             loss=f"{np.mean(losses[-50:]):.4f}", tok_s=f"{tokens / max(elapsed, 1e-9):.0f}"
         )
     return float(np.mean(losses)), tokens
+
+
+def uses_bf16_autocast(config: PretrainConfig, device: torch.device) -> bool:
+    """GPU only: on CPUs without bf16 units autocast is slower than fp32."""
+    return config.mixed_precision and device.type == "cuda"
 
 
 def _shard(windows: list[PretrainWindow], dist: Distributed) -> list[PretrainWindow]:
