@@ -94,6 +94,7 @@ HEAD_SELECTION = DOCS / "pretrain_frozen_head.json"
 HEAD_SELECTION_LOG = DOCS / "pretrain_frozen_head_runs.jsonl"
 
 BASE = "base all-MiniLM-L6-v2"
+SHOWN_SETTINGS = {"head", "features", "freeze_encoder", "learning_rate", "epochs", "batch_size"}
 
 
 @dataclass(frozen=True)
@@ -250,53 +251,43 @@ def _summary(records: list[dict], name: str) -> dict:
     return summarize(runs)
 
 
-def _protocol_result(protocol: Protocol) -> tuple[dict, list[dict]]:
-    """Summaries, gains over base and the dev check of one protocol, and its runs."""
+def _protocol_result(protocol: Protocol, candidate: str) -> dict:
+    """Summaries, gains over base, data scaling and the dev check of one protocol."""
     records = protocol.base_runs() + read_log(protocol.run_log)
     pretrained = sorted({r["backbone"] for r in records} - {BASE}, key=_by_data_share)
-    names = [BASE, *pretrained]
-    part = {
-        "config": protocol.config().model_dump(exclude_defaults=True),
-        "summaries": {name: _summary(records, name) for name in names},
+    shares = [name for name in pretrained if name.startswith(f"pretrained {candidate} ")]
+    return {
+        "config": protocol.config().model_dump(include=SHOWN_SETTINGS),
+        "summaries": {name: _summary(records, name) for name in [BASE, *pretrained]},
         "gains_vs_base": {name: _gains(records, name) for name in pretrained},
+        "scaling_k8_common_seeds": _scaling(records, shares),
         "selection": _read_json(protocol.selection_file),
     }
-    return part, records
 
 
 @app.command()
 def report(candidate: str = typer.Option(DEFAULT_CANDIDATE)) -> None:
     """docs/pretrain.md, .json and .png from the logs."""
-    finetune, finetune_runs = _protocol_result(PROTOCOLS["finetune"])
-    frozen, _ = _protocol_result(PROTOCOLS["frozen"])
-    frozen["head"] = _read_json(HEAD_SELECTION)
-    result = {
-        "protocols": {"finetune": finetune, "frozen": frozen},
-        "scaling_k8_common_seeds": _scaling(
-            finetune_runs,
-            [n for n in finetune["summaries"] if n.startswith(f"pretrained {candidate} ")],
-        ),
-        "pretraining": _provenance(),
-    }
+    if not HEAD_SELECTION.is_file():
+        raise typer.BadParameter("no frozen-encoder head chosen yet: run select-head first")
+    protocols = {name: _protocol_result(p, candidate) for name, p in PROTOCOLS.items()}
+    protocols["frozen"]["head"] = _read_json(HEAD_SELECTION)
+    result = {"protocols": protocols, "pretraining": _provenance()}
     (DOCS / "pretrain.json").write_text(json.dumps(result, indent=2))
-    plot_f1_vs_k(_plotted(result, label(1.0, candidate)), DOCS / "pretrain.png", PLOT_TITLE)
+    main = label(1.0, candidate)
+    plotted = {
+        f"{'base' if name == BASE else candidate} ({protocol})": summary
+        for protocol, part in protocols.items()
+        for name, summary in part["summaries"].items()
+        if name in (BASE, main)
+    }
+    plot_f1_vs_k(plotted, DOCS / "pretrain.png", PLOT_TITLE)
     (DOCS / "pretrain.md").write_text(render(result, CANDIDATES))
-    typer.echo(markdown_table(frozen["summaries"]) + markdown_table(finetune["summaries"]))
+    for part in protocols.values():
+        typer.echo(markdown_table(part["summaries"]))
 
 
 PLOT_TITLE = "Few-shot entity F1: base vs NuNER-style pre-trained backbone"
-
-
-def _plotted(result: dict, finetune_main: str) -> dict:
-    """Base and the main pre-trained backbone under each protocol (the frozen
-    protocol's pre-trained backbone is the one it ran, the dev choice)."""
-    lines = {}
-    for protocol, part in result["protocols"].items():
-        for name, summary in part["summaries"].items():
-            if name in (BASE, finetune_main) or protocol == "frozen":
-                short = "base" if name == BASE else name.removeprefix("pretrained ")
-                lines[f"{short} ({protocol})"] = summary
-    return lines
 
 
 def _read_json(path: Path) -> dict | None:
