@@ -95,6 +95,7 @@ HEAD_SELECTION_LOG = DOCS / "pretrain_frozen_head_runs.jsonl"
 
 BASE = "base all-MiniLM-L6-v2"
 SHOWN_SETTINGS = {"head", "features", "freeze_encoder", "learning_rate", "epochs", "batch_size"}
+PLOT_TITLE = "Few-shot entity F1: base vs NuNER-style pre-trained backbone"
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,13 @@ PROTOCOLS = {
     ),
 }
 ProtocolName = typer.Option("finetune", help="finetune (docs/fewshot.md) | frozen (encoder).")
+
+
+def _protocol(name: str) -> Protocol:
+    if name not in PROTOCOLS:
+        raise typer.BadParameter(f"protocol must be one of {sorted(PROTOCOLS)}, not {name!r}")
+    return PROTOCOLS[name]
+
 
 app = typer.Typer(add_completion=False)
 
@@ -190,7 +198,7 @@ def select_head(seeds: list[int] = typer.Option([100, 101])) -> None:
 def select(seeds: list[int] = typer.Option([100, 101]), protocol: str = ProtocolName) -> None:
     """Base backbone vs each pre-training candidate on dev data, k=8."""
     hf_logging.set_verbosity_error()
-    chosen = PROTOCOLS[protocol]
+    chosen = _protocol(protocol)
     config = chosen.config()
     backbones = {"base": str(resolve_backbone(None))}
     for candidate in CANDIDATES:
@@ -226,7 +234,7 @@ def run(
     """The few-shot protocol on test splits with a pre-trained backbone (and, for a
     protocol without logged base runs, with the base backbone first)."""
     hf_logging.set_verbosity_error()
-    chosen = PROTOCOLS[protocol]
+    chosen = _protocol(protocol)
     backbones = {label(fraction, candidate): str(backbone_dir(fraction, candidate))}
     if not chosen.base_runs():
         backbones = {BASE: str(resolve_backbone(None)), **backbones}
@@ -285,9 +293,6 @@ def report(candidate: str = typer.Option(DEFAULT_CANDIDATE)) -> None:
     (DOCS / "pretrain.md").write_text(render(result, CANDIDATES))
     for part in protocols.values():
         typer.echo(markdown_table(part["summaries"]))
-
-
-PLOT_TITLE = "Few-shot entity F1: base vs NuNER-style pre-trained backbone"
 
 
 def _read_json(path: Path) -> dict | None:
