@@ -269,6 +269,7 @@ def _protocol_result(protocol: Protocol, candidate: str) -> dict:
         "summaries": {name: _summary(records, name) for name in [BASE, *pretrained]},
         "gains_vs_base": {name: _gains(records, name) for name in pretrained},
         "scaling_k8_common_seeds": _scaling(records, shares),
+        "median_train_seconds": statistics.median(r["train_seconds"] for r in records),
         "selection": _read_json(protocol.selection_file),
     }
 

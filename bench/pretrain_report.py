@@ -142,6 +142,8 @@ def _protocol_lines(part: dict) -> list[str]:
     lines = [
         markdown_table(part["summaries"]),
         *_average_lines(part["summaries"]),
+        f"Median training time per run: {part['median_train_seconds']:.1f} s (2 CPU cores).",
+        "",
         "Gain over the base backbone (same datasets, k and seeds):",
         "",
         "| backbone | k | mean gain (points) | per dataset | seeds |",
