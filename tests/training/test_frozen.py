@@ -38,7 +38,9 @@ def test_cached_features_give_the_models_own_loss(tagger_and_windows):
     assert cached_loss.item() == pytest.approx(direct_loss.item(), rel=1e-5)
 
 
-def test_frozen_fine_tuning_runs_the_encoder_once_per_window(tiny_bert_dir, conll_sample):
+def test_frozen_fine_tuning_runs_the_encoder_once_per_window(
+    tiny_bert_dir, conll_sample, monkeypatch
+):
     calls = []
     original = NunerTagger.features
 
@@ -46,11 +48,8 @@ def test_frozen_fine_tuning_runs_the_encoder_once_per_window(tiny_bert_dir, conl
         calls.append(len(input_ids))
         return original(self, input_ids, *args, **kwargs)
 
-    NunerTagger.features = counting
-    try:
-        result = finetune(str(tiny_bert_dir), conll_sample, FROZEN, show_progress=False)
-    finally:
-        NunerTagger.features = original
+    monkeypatch.setattr(NunerTagger, "features", counting)
+    result = finetune(str(tiny_bert_dir), conll_sample, FROZEN, show_progress=False)
     assert sum(calls) == len(build_windows_for(tiny_bert_dir, conll_sample))
     assert result.history[-1]["loss"] < result.history[0]["loss"]
 
