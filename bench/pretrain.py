@@ -107,16 +107,17 @@ class Protocol:
     run_log: Path
     selection_log: Path
     selection_file: Path
+    # Base backbone test runs logged elsewhere (same code, settings, samples and
+    # seeds); None: ``run`` logs them in ``run_log`` beside the pre-trained ones.
+    base_runs_file: Path | None = None
 
     def config(self) -> FinetuneConfig:
         return FinetuneConfig(**json.loads(self.config_file.read_text())["config"])
 
     def base_runs(self) -> list[dict]:
-        """Base backbone test runs: the fine-tuned protocol's are docs/fewshot.json's
-        (same code, settings, samples and seeds); the frozen one logs its own."""
-        if self.name != "finetune":
+        if self.base_runs_file is None:
             return []
-        runs = json.loads((DOCS / "fewshot.json").read_text())["runs"]
+        runs = json.loads(self.base_runs_file.read_text())["runs"]
         return [{**run, "backbone": BASE} for run in runs]
 
 
@@ -127,6 +128,7 @@ PROTOCOLS = {
         DOCS / "pretrain_runs.jsonl",
         DOCS / "pretrain_selection_runs.jsonl",
         DOCS / "pretrain_selection.json",
+        base_runs_file=DOCS / "fewshot.json",
     ),
     "frozen": Protocol(
         "frozen",
@@ -235,12 +237,13 @@ def run(
     protocol without logged base runs, with the base backbone first)."""
     hf_logging.set_verbosity_error()
     chosen = _protocol(protocol)
+    config = chosen.config()
     backbones = {label(fraction, candidate): str(backbone_dir(fraction, candidate))}
-    if not chosen.base_runs():
+    if chosen.base_runs_file is None:
         backbones = {BASE: str(resolve_backbone(None)), **backbones}
     for name, backbone in backbones.items():
         run_logged_fewshot(
-            chosen.run_log, "backbone", name, backbone, chosen.config(), datasets, ks, seeds, "test"
+            chosen.run_log, "backbone", name, backbone, config, datasets, ks, seeds, "test"
         )
 
 

@@ -330,22 +330,28 @@ def main(
     servers = {count: start_server(bundle, count) for count in sorted({1, workers})}
     process, base = servers[workers]
     runs: dict[str, list[dict]] = {}
+
+    def record(name: str, measured: dict) -> None:
+        """Score the path's output and keep the repeat's figures."""
+        measured["f1"] = entity_f1(test, measured.pop("out"))
+        runs.setdefault(name, []).append(measured)
+
     try:
         for repeat in range(repeats):
             for name, run in local.items():
-                measured = timed_batches(run, texts)
-                measured["f1"] = entity_f1(test, measured.pop("out"))
-                runs.setdefault(name, []).append(measured)
+                record(name, timed_batches(run, texts))
             for count in clients:
-                measured = timed_http(base, process.pid, texts, count)
-                measured["f1"] = entity_f1(test, measured.pop("out"))
-                runs.setdefault(f"(c) HTTP service, {count} clients", []).append(measured)
+                record(
+                    f"(c) HTTP service, {count} clients",
+                    timed_http(base, process.pid, texts, count),
+                )
             if workers > 1:
                 single, single_base = servers[1]
-                measured = timed_http(single_base, single.pid, texts, max(clients))
-                measured["f1"] = entity_f1(test, measured.pop("out"))
-                name = f"(c) 1 worker process, {max(clients)} clients"
-                runs.setdefault(name, []).append(measured)
+                most = max(clients)
+                record(
+                    f"(c) 1 worker process, {most} clients",
+                    timed_http(single_base, single.pid, texts, most),
+                )
             typer.echo(
                 f"repeat {repeat}: "
                 + ", ".join(f"{n}: {r[-1]['sps']:.0f}/s" for n, r in runs.items())
