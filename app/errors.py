@@ -17,10 +17,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.jobs.store import IdempotencyConflict, JobError, JobFinished, JobNotFound
-from app.registry import TaggerNotFound, VersionConflict
-from app.runtime import Overloaded
-from nuner.bundle import BundleError
+from nuner.app.jobs.store import IdempotencyConflict, JobError, JobFinished, JobNotFound
+from nuner.app.registry import TaggerNotFound, VersionConflict
+from nuner.app.runtime import Overloaded
+from nuner.core.bundle import BundleError
 
 logger = logging.getLogger("nuner.app")
 

@@ -10,20 +10,20 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api.routes import extract, finetune, ops, taggers
-from app.auth import ApiKeyConfig, KeyRing
-from app.errors import install_error_handlers
-from app.jobs.metrics import JobCollector
-from app.jobs.queue import make_queue
-from app.jobs.store import JobStore
-from app.jobs.supervisor import WorkerSupervisor
-from app.metrics import ServiceMetrics
-from app.middleware import BodySizeLimit, RequestContext
-from app.registry import Registry
-from app.resolver import AliasResolver
-from app.runtime import Batcher, TaggerCache
 from nuner import __version__
-from nuner.settings import Settings, get_settings
+from nuner.app.api.routes import extract, finetune, ops, taggers
+from nuner.app.auth import ApiKeyConfig, KeyRing
+from nuner.app.errors import install_error_handlers
+from nuner.app.jobs.metrics import JobCollector
+from nuner.app.jobs.queue import make_queue
+from nuner.app.jobs.store import JobStore
+from nuner.app.jobs.supervisor import WorkerSupervisor
+from nuner.app.metrics import ServiceMetrics
+from nuner.app.middleware import BodySizeLimit, RequestContext
+from nuner.app.registry import Registry
+from nuner.app.resolver import AliasResolver
+from nuner.app.runtime import Batcher, TaggerCache
+from nuner.core.settings import Settings, get_settings
 
 logger = logging.getLogger("nuner.app")
 

@@ -10,7 +10,7 @@ import uuid
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.metrics import ServiceMetrics
+from nuner.app.metrics import ServiceMetrics
 
 access_log = logging.getLogger("nuner.access")
 

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import JSON, String, delete, select, text
-from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
+from sqlalchemy import delete, select, text
+from sqlalchemy.orm import sessionmaker
 
-from app.db import Base, UtcDateTime, make_engine
-from nuner.bundle import verify_bundle
-from nuner.settings import Settings
+from nuner.app.db import make_engine
+from nuner.app.models import AliasRow, VersionRow
+from nuner.app.schema import prepare_schema
+from nuner.core.bundle import verify_bundle
+from nuner.core.settings import Settings
 
 logger = logging.getLogger("nuner.registry")
 
@@ -35,25 +37,6 @@ class TaggerNotFound(RegistryError):
 
 class VersionConflict(RegistryError):
     code = "version_conflict"
-
-
-class VersionRow(Base):
-    __tablename__ = "tagger_versions"
-
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    version: Mapped[str] = mapped_column(String(64), primary_key=True)
-    path: Mapped[str] = mapped_column(String(1024))
-    labels: Mapped[list] = mapped_column(JSON)
-    manifest: Mapped[dict] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-
-
-class AliasRow(Base):
-    __tablename__ = "aliases"
-
-    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(64))
-    version: Mapped[str] = mapped_column(String(64))
 
 
 @dataclass(frozen=True)
@@ -84,14 +67,17 @@ class TaggerVersion:
 class Registry:
     def __init__(self, database_url: str, bundles_dir: Path) -> None:
         self.engine = make_engine(database_url)
-        Base.metadata.create_all(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.bundles_dir = bundles_dir
         self.bundles_dir.mkdir(parents=True, exist_ok=True)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Registry:
-        return cls(settings.resolved_database_url, settings.resolved_bundles_dir)
+        """The registry of the configured store, its schema at head: the embedded
+        default (SQLite) migrates; a scaled-out database behind head is refused."""
+        registry = cls(settings.resolved_database_url, settings.resolved_bundles_dir)
+        prepare_schema(registry.engine, migrate=not settings.uses_postgres)
+        return registry
 
     def ping(self) -> None:
         with self.engine.connect() as connection:

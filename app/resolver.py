@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from app.registry import Registry, TaggerVersion
+from nuner.app.registry import Registry, TaggerVersion
 
 
 class AliasResolver:

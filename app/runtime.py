@@ -20,11 +20,11 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from app.metrics import ServiceMetrics
-from app.registry import TaggerVersion
-from nuner.onnx_tagger import OnnxTagger
-from nuner.settings import Settings
-from nuner.types import Entity
+from nuner.app.metrics import ServiceMetrics
+from nuner.app.registry import TaggerVersion
+from nuner.core.onnx_tagger import OnnxTagger
+from nuner.core.settings import Settings
+from nuner.core.types import Entity
 
 
 class Overloaded(Exception):

@@ -28,7 +28,7 @@ from uvicorn.config import LOGGING_CONFIG
 
 logger = logging.getLogger("nuner.server")
 
-APP = "app.main:create_app"
+APP = "nuner.app.main:create_app"
 GRACEFUL_SHUTDOWN_S = 30
 EARLY_EXIT_S = 10.0  # a worker dying this soon after its start counts as failing at startup
 MAX_EARLY_EXITS = 3  # in a row: give up rather than restart a crash loop forever

@@ -11,13 +11,13 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from app.registry import Registry, TaggerVersion
-from export.bundle_writer import write_bundle
-from export.verify import Tolerances
-from nuner.bundle import check_name
-from nuner.types import Example
-from training.checkpoint import load_fast_tokenizer, save_checkpoint
-from training.finetune import FinetuneConfig, finetune
+from nuner.app.registry import Registry, TaggerVersion
+from nuner.core.bundle import check_name
+from nuner.core.types import Example
+from nuner.export.bundle_writer import write_bundle
+from nuner.export.verify import Tolerances
+from nuner.training.checkpoint import load_fast_tokenizer, save_checkpoint
+from nuner.training.finetune import FinetuneConfig, finetune
 
 Stage = str  # "exporting" | "publishing"
 

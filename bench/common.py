@@ -14,14 +14,14 @@ from pathlib import Path
 
 import httpx
 
-from export.bundle_writer import write_bundle
-from nuner.backbones import resolve_backbone
-from nuner.datasets import read_jsonl
-from nuner.types import Example
-from training.checkpoint import load_fast_tokenizer, save_checkpoint
-from training.fewshot import run_fewshot, runs_to_dicts
-from training.finetune import FinetuneConfig, finetune
-from training.metrics import entity_scores
+from nuner.core.backbones import resolve_backbone
+from nuner.core.datasets import read_jsonl
+from nuner.core.types import Example
+from nuner.export.bundle_writer import write_bundle
+from nuner.training.checkpoint import load_fast_tokenizer, save_checkpoint
+from nuner.training.fewshot import run_fewshot, runs_to_dicts
+from nuner.training.finetune import FinetuneConfig, finetune
+from nuner.training.metrics import entity_scores
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

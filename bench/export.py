@@ -14,25 +14,19 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
-# This script shares its name with the `export` package it measures: put the
-# repository root in place of its own folder so `import export` finds the package.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [str(_HERE.parent) if Path(p or ".").resolve() == _HERE else p for p in sys.path]
-
 import torch
 import typer
+from common import CONLL, DOCS, conll_tagger, machine, write_report
 from transformers.utils import logging as hf_logging
 
-from bench.common import CONLL, DOCS, conll_tagger, machine, write_report
-from nuner.datasets import read_jsonl
-from nuner.inference import TaggerPipeline
-from nuner.onnx_tagger import OnnxTagger
-from training.checkpoint import load_checkpoint, window_encoder
-from training.predict import evaluate_pipeline, torch_pipeline
+from nuner.core.datasets import read_jsonl
+from nuner.core.inference import TaggerPipeline
+from nuner.core.onnx_tagger import OnnxTagger
+from nuner.training.checkpoint import load_checkpoint, window_encoder
+from nuner.training.predict import evaluate_pipeline, torch_pipeline
 
 
 def sentences_per_second(pipeline, texts: list[str], batch: int) -> float:

@@ -17,19 +17,12 @@ from __future__ import annotations
 import json
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
-# Run as a script, this folder would shadow the `export` package with export.py.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [str(_HERE.parent) if Path(p or ".").resolve() == _HERE else p for p in sys.path]
-
 import torch
 import typer
-from transformers.utils import logging as hf_logging
-
-from bench.common import (
+from common import (
     DATASETS,
     DOCS,
     RESULT_DATASETS,
@@ -37,10 +30,12 @@ from bench.common import (
     read_log,
     run_logged_fewshot,
 )
-from nuner.backbones import resolve_backbone
-from training.fewshot import FewshotRun, run_fewshot, summarize
-from training.finetune import FinetuneConfig
-from training.report import markdown_table, plot_f1_vs_k
+from transformers.utils import logging as hf_logging
+
+from nuner.core.backbones import resolve_backbone
+from nuner.training.fewshot import FewshotRun, run_fewshot, summarize
+from nuner.training.finetune import FinetuneConfig
+from nuner.training.report import markdown_table, plot_f1_vs_k
 
 SELECTION_LOG = DOCS / "fewshot_selection_runs.jsonl"
 RUN_LOG = DOCS / "fewshot_runs.jsonl"

@@ -19,22 +19,17 @@ import json
 import shutil
 import signal
 import statistics
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
-# Run as a script, this folder would shadow the `export` package with export.py.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [str(_HERE.parent) if Path(p or ".").resolve() == _HERE else p for p in sys.path]
-
 import httpx
 import typer
+from common import CONLL, DOCS, WORK, entity_f1, machine, start_service
 
-from bench.common import CONLL, DOCS, WORK, entity_f1, machine, start_service
-from nuner.datasets import example_to_dict, read_jsonl
-from nuner.types import Example, Span
-from training.sampling import sample_k_2k
+from nuner.core.datasets import example_to_dict, read_jsonl
+from nuner.core.types import Example, Span
+from nuner.training.sampling import sample_k_2k
 
 TARGET_SECONDS = 60.0
 STAGES = ("queued", "training", "exporting", "publishing", "servable")
@@ -116,7 +111,7 @@ def served_f1(client: httpx.Client, tagger: str, test: list[Example], batch: int
 
 def bundle_f1(bundle: Path, variant: str, test: list[Example], batch: int = 64) -> float:
     """The same published bundle, another variant, scored in this process."""
-    from nuner.onnx_tagger import OnnxTagger
+    from nuner.core.onnx_tagger import OnnxTagger
 
     tagger = OnnxTagger(bundle, variant=variant)
     predicted = []

@@ -20,22 +20,17 @@ import json
 import shutil
 import signal
 import statistics
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Run as a script, this folder would shadow the `export` package with export.py.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [str(_HERE.parent) if Path(p or ".").resolve() == _HERE else p for p in sys.path]
-
 import httpx
 import typer
+from common import CONLL, DOCS, WORK, machine, percentile, start_service
+from finetune import submit, wait_for_worker, wait_succeeded
 
-from bench.common import CONLL, DOCS, WORK, machine, percentile, start_service
-from bench.finetune import submit, wait_for_worker, wait_succeeded
-from nuner.datasets import example_to_dict, read_jsonl
-from training.sampling import sample_k_2k
+from nuner.core.datasets import example_to_dict, read_jsonl
+from nuner.training.sampling import sample_k_2k
 
 TAGGER = "conll"
 WINDOW_S = 10.0

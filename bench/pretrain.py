@@ -32,18 +32,11 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-# Run as a script, this folder would shadow the `export` package with export.py.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [str(_HERE.parent) if Path(p or ".").resolve() == _HERE else p for p in sys.path]
-
 import typer
-from transformers.utils import logging as hf_logging
-
-from bench.common import (
+from common import (
     DATASETS,
     DOCS,
     RESULT_DATASETS,
@@ -52,13 +45,15 @@ from bench.common import (
     read_log,
     run_logged_fewshot,
 )
-from bench.pretrain_report import render
-from nuner.backbones import resolve_backbone
-from training.fewshot import FewshotRun, summarize
-from training.finetune import FinetuneConfig
-from training.pretrain.data import load_sources
-from training.pretrain.trainer import PRETRAINING_FILE, PretrainConfig, pretrain
-from training.report import markdown_table, plot_f1_vs_k
+from pretrain_report import render
+from transformers.utils import logging as hf_logging
+
+from nuner.core.backbones import resolve_backbone
+from nuner.training.fewshot import FewshotRun, summarize
+from nuner.training.finetune import FinetuneConfig
+from nuner.training.pretrain.data import load_sources
+from nuner.training.pretrain.trainer import PRETRAINING_FILE, PretrainConfig, pretrain
+from nuner.training.report import markdown_table, plot_f1_vs_k
 
 PRETRAINING_SETS = ("pile_ner_slimer391", "nuner_sample1k", "pile_ner_sentences")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import statistics
 
-from training.report import markdown_table
+from nuner.training.report import markdown_table
 
 GOAL_POINTS = 5.0  # the target: mean gain at k=8
 DEV_CHECK = "k=8, conll2003 + wnut2017 dev splits, seeds 100 and 101"

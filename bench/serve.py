@@ -33,17 +33,9 @@ import sys
 import time
 from pathlib import Path
 
-# Run as a script, this folder would shadow the `export` package with export.py:
-# put the repository root in its place.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [str(_HERE.parent) if Path(p or ".").resolve() == _HERE else p for p in sys.path]
-
 import torch
 import typer
-from transformers import pipeline as hf_pipeline
-from transformers.utils import logging as hf_logging
-
-from bench.common import (
+from common import (
     CONLL,
     DOCS,
     WORK,
@@ -56,10 +48,13 @@ from bench.common import (
     start_service,
     write_report,
 )
-from nuner.datasets import read_jsonl
-from nuner.onnx_tagger import OnnxTagger
-from nuner.types import Span
-from training.checkpoint import load_checkpoint
+from transformers import pipeline as hf_pipeline
+from transformers.utils import logging as hf_logging
+
+from nuner.core.datasets import read_jsonl
+from nuner.core.onnx_tagger import OnnxTagger
+from nuner.core.types import Span
+from nuner.training.checkpoint import load_checkpoint
 
 BATCH = 32
 

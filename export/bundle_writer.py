@@ -16,9 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from export.convert import CONVERTERS, export_fp32
-from export.verify import Reference, Tolerances, VerificationReport, verify_variant
-from nuner.bundle import (
+from nuner.core.bundle import (
     FORMAT_VERSION,
     MANIFEST,
     TOKENIZER,
@@ -29,12 +27,14 @@ from nuner.bundle import (
     check_name,
     sha256_file,
 )
-from nuner.inference import TaggerPipeline
-from nuner.labels import LabelSet
-from nuner.onnx_tagger import CPU, CUDA, cuda_offered, open_session, session_logits_fn
-from nuner.types import Example
-from training.checkpoint import load_checkpoint, window_encoder
-from training.predict import torch_logits_fn
+from nuner.core.inference import TaggerPipeline
+from nuner.core.labels import LabelSet
+from nuner.core.onnx_tagger import CPU, CUDA, cuda_offered, open_session, session_logits_fn
+from nuner.core.types import Example
+from nuner.export.convert import CONVERTERS, export_fp32
+from nuner.export.verify import Reference, Tolerances, VerificationReport, verify_variant
+from nuner.training.checkpoint import load_checkpoint, window_encoder
+from nuner.training.predict import torch_logits_fn
 
 
 class ExportRefused(BundleError):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from export.onnx_config import onnx_config_for
-from training.model import NunerTagger
+from nuner.export.onnx_config import onnx_config_for
+from nuner.training.model import NunerTagger
 
 
 def export_fp32(model: NunerTagger, path: Path) -> Path:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from optimum.exporters.onnx.config import TextEncoderOnnxConfig
 from optimum.utils import NormalizedTextConfig
 
-from training.model import NunerTagger
+from nuner.training.model import NunerTagger
 
 DYNAMIC_AXES = {0: "batch_size", 1: "sequence_length"}
 INPUT_NAMES = ("input_ids", "attention_mask")

@@ -8,10 +8,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from pydantic import BaseModel, Field
 
-from nuner.encoding import TextEncoder, pad_batch
-from nuner.inference import LogitsFn, TaggerPipeline, batches_by_token_budget
-from nuner.types import Example
-from training.predict import evaluate_pipeline
+from nuner.core.encoding import TextEncoder, pad_batch
+from nuner.core.inference import LogitsFn, TaggerPipeline, batches_by_token_budget
+from nuner.core.types import Example
+from nuner.training.predict import evaluate_pipeline
 
 
 class Tolerances(BaseModel):

@@ -1,7 +1,10 @@
-"""NuNER Service core: torch-free span types, dataset I/O, alignment and decoding.
+"""NuNER Service: the one import root.
 
-Everything in this package runs in the serving image (numpy + tokenizers), so
-it must never import torch or transformers at module level.
+Its sub-packages are the layers, lowest first: ``nuner.core`` (torch-free),
+``nuner.training``, ``nuner.export``, ``nuner.app``; ``nuner.cli`` composes
+them. The repository keeps ``training/``, ``export/`` and ``app/`` at its top;
+``nuner/training`` etc. are symbolic links to them, so that the installed
+wheel, an editable install, pytest and type checkers all see one tree.
 """
 
 __version__ = "0.1.0"

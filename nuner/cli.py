@@ -11,9 +11,9 @@ from typing import Annotated
 import typer
 
 from nuner import __version__
-from nuner.backbones import resolve_backbone
-from nuner.datasets import read_examples, write_conll, write_jsonl
-from nuner.settings import get_settings
+from nuner.core.backbones import resolve_backbone
+from nuner.core.datasets import read_examples, write_conll, write_jsonl
+from nuner.core.settings import get_settings
 
 app = typer.Typer(
     help="NuNER Service: few-shot entity taggers from contrastively pre-trained encoders.",
@@ -51,7 +51,7 @@ def _finetune_config(
     batch_size: int,
     **extra: object,
 ):  # -> training.finetune.FinetuneConfig (imported lazily: torch)
-    from training.finetune import FinetuneConfig
+    from nuner.training.finetune import FinetuneConfig
 
     return FinetuneConfig(
         head=head,
@@ -65,13 +65,9 @@ def _finetune_config(
 
 
 def _prepare_torch(threads: int | None) -> None:
-    import torch
-    from transformers.utils import logging as hf_logging
+    from nuner.training.torch_setup import prepare_torch
 
-    hf_logging.set_verbosity_error()
-    threads = threads or get_settings().num_threads
-    if threads:
-        torch.set_num_threads(threads)
+    prepare_torch(threads or get_settings().num_threads)
 
 
 def _backbone(name: str | None) -> str:
@@ -116,7 +112,7 @@ def sample(
     words: Annotated[bool, typer.Option(help="Use the kw word-budget sampler.")] = False,
 ) -> None:
     """Draw a few-shot training set: k~2k mentions per type, or a kw word budget."""
-    from training.sampling import sample_k_2k, sample_kw
+    from nuner.training.sampling import sample_k_2k, sample_kw
 
     examples = read_examples(source)
     chosen = sample_kw(examples, k, seed) if words else sample_k_2k(examples, k, seed)
@@ -142,8 +138,8 @@ def finetune(
 ) -> None:
     """Fine-tune a token tagger and write a checkpoint (safetensors) for export."""
     _prepare_torch(threads)
-    from training.checkpoint import load_fast_tokenizer, save_checkpoint
-    from training.finetune import finetune as run_finetune
+    from nuner.training.checkpoint import load_fast_tokenizer, save_checkpoint
+    from nuner.training.finetune import finetune as run_finetune
 
     config = _finetune_config(
         head, features, freeze_encoder, lr, epochs, batch_size, max_length=max_length, seed=seed
@@ -188,8 +184,8 @@ def evaluate(
     if checkpoint:
         _score_checkpoint(dataset, checkpoint, split, max_eval, out)
         return
-    from training.fewshot import run_fewshot, runs_to_dicts, summarize
-    from training.report import markdown_table, plot_f1_vs_k
+    from nuner.training.fewshot import run_fewshot, runs_to_dicts, summarize
+    from nuner.training.report import markdown_table, plot_f1_vs_k
 
     config = _finetune_config(head, features, freeze_encoder, lr, epochs, batch_size)
     runs = run_fewshot(
@@ -222,8 +218,8 @@ def evaluate(
 
 
 def _score_checkpoint(dataset: Path, checkpoint: Path, split: str, max_eval, out: Path) -> None:
-    from training.fewshot import evaluation_split
-    from training.predict import evaluate_pipeline, load_pipeline
+    from nuner.training.fewshot import evaluation_split
+    from nuner.training.predict import evaluate_pipeline, load_pipeline
 
     _, examples = evaluation_split(dataset, split)
     report = evaluate_pipeline(load_pipeline(checkpoint), examples[:max_eval])
@@ -253,8 +249,8 @@ def export(
 ) -> None:
     """Export a checkpoint to a verified ONNX tagger bundle (fp32, optional int8/fp16)."""
     _prepare_torch(threads)
-    from export.bundle_writer import manifest_summary, write_bundle
-    from export.verify import Tolerances
+    from nuner.export.bundle_writer import manifest_summary, write_bundle
+    from nuner.export.verify import Tolerances
 
     examples = read_examples(verify_data or _training_data(checkpoint))[:verify_samples]
     manifest = write_bundle(
@@ -304,7 +300,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (NUNER_PORT).")] = None,
 ) -> None:
     """Start the HTTP service (uvicorn) on the configured store."""
-    from app.server import serve as run_server
+    from nuner.app.server import serve as run_server
 
     settings = get_settings()
     run_server(host or settings.host, port or settings.port, settings.workers)
@@ -332,15 +328,15 @@ def annotate(
     import asyncio
     import os
 
-    from training.annotate.pipeline import concept_stats
+    from nuner.training.annotate.pipeline import concept_stats
 
     if stats is not None:
         typer.echo(json.dumps(concept_stats(stats), indent=2, ensure_ascii=False))
         return
     if input is None or output is None:
         raise typer.BadParameter("--input and --output are required (or --stats FILE)")
-    from training.annotate.client import ChatClient, ClientSettings
-    from training.annotate.pipeline import Pricing, annotate_corpus
+    from nuner.training.annotate.client import ChatClient, ClientSettings
+    from nuner.training.annotate.pipeline import Pricing, annotate_corpus
 
     settings = get_settings()
     client = ChatClient(
@@ -407,9 +403,9 @@ def pretrain(
 
     Under `torchrun --nproc-per-node N -m nuner.cli pretrain ...` it trains on N processes."""
     _prepare_torch(threads)
-    from training.pretrain.data import load_sources
-    from training.pretrain.trainer import PretrainConfig
-    from training.pretrain.trainer import pretrain as run_pretrain
+    from nuner.training.pretrain.data import load_sources
+    from nuner.training.pretrain.trainer import PretrainConfig
+    from nuner.training.pretrain.trainer import pretrain as run_pretrain
 
     licences = dict(item.split("=", 1) for item in licence or [])
     examples, sources = load_sources(data, fraction, seed, licences)
@@ -438,30 +434,26 @@ def worker(
 ) -> None:
     """Run fine-tune jobs: polls the embedded SQLite store, or takes jobs from
     Procrastinate when NUNER_DATABASE_URL is PostgreSQL (one worker per GPU)."""
-    import logging
+    from nuner.app.jobs.worker import run_worker
 
-    _prepare_torch(threads)
-    from app.jobs.worker import Worker
-
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("nuner").setLevel(logging.INFO)  # not ORT's chatty quantiser
-    Worker(get_settings(), parent_pid=parent_pid).serve()
+    run_worker(get_settings(), threads, parent_pid)
 
 
 @app.command()
 def migrate() -> None:
-    """Create the metadata tables, and Procrastinate's schema on PostgreSQL (idempotent;
-    the chart runs it as a Job on install and before every upgrade)."""
-    from app.jobs.queue import ensure_procrastinate_schema
-    from app.jobs.store import JobStore
-    from app.registry import Registry
+    """Upgrade the metadata schema to head (Alembic), and Procrastinate's schema on
+    PostgreSQL (idempotent; the chart runs it as a Job on install and before every upgrade)."""
+    from nuner.app.db import make_engine
+    from nuner.app.jobs.queue import ensure_procrastinate_schema
+    from nuner.app.schema import upgrade
 
     settings = get_settings()
-    registry = Registry.from_settings(settings)
-    JobStore(registry.engine)
+    engine = make_engine(settings.resolved_database_url)
+    before, head = upgrade(engine)
+    engine.dispose()
     if settings.uses_postgres:
         ensure_procrastinate_schema(settings.resolved_database_url)
-    registry.ping()
+    typer.echo(f"schema revision {before or 'none'} -> {head}")
     typer.echo("database ready")
 
 
@@ -470,7 +462,7 @@ def publish(
     bundle: Annotated[Path, typer.Argument(help="A bundle directory from `nuner export`.")],
 ) -> None:
     """Copy a verified bundle into the store and point its alias at it."""
-    from app.registry import Registry
+    from nuner.app.registry import Registry
 
     registry = Registry.from_settings(get_settings())
     version = registry.publish(bundle)
@@ -493,9 +485,9 @@ def create_tagger(
 ) -> None:
     """Fine-tune, export (fp32 + int8, verified) and publish a tagger in one step."""
     _prepare_torch(threads)
-    from app.registry import Registry
-    from app.tagger_builder import build_and_publish
-    from export.verify import Tolerances
+    from nuner.app.registry import Registry
+    from nuner.app.tagger_builder import build_and_publish
+    from nuner.export.verify import Tolerances
 
     registry = Registry.from_settings(get_settings())
     config = _finetune_config("linear", "last", False, lr, epochs, batch_size)
@@ -518,14 +510,14 @@ def create_tagger(
 
 
 def _load_tagger(path: Path, threads: int | None):
-    from nuner.bundle import MANIFEST
+    from nuner.core.bundle import MANIFEST
 
     if (path / MANIFEST).is_file():
-        from nuner.onnx_tagger import OnnxTagger
+        from nuner.core.onnx_tagger import OnnxTagger
 
         return OnnxTagger(path, threads=threads)
     _prepare_torch(threads)
-    from training.predict import load_pipeline
+    from nuner.training.predict import load_pipeline
 
     return load_pipeline(path)
 

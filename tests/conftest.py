@@ -50,8 +50,8 @@ def dataset_path(name: str, split: str = "train") -> Path:
 @pytest.fixture(scope="session")
 def conll_sample():
     """k~2k with k=3 from CoNLL-2003 train: enough for a tiny tagger to learn."""
-    from nuner.datasets import read_jsonl
-    from training.sampling import sample_k_2k
+    from nuner.core.datasets import read_jsonl
+    from nuner.training.sampling import sample_k_2k
 
     return sample_k_2k(read_jsonl(dataset_path("conll2003", "train")), 3, seed=0)
 
@@ -60,8 +60,8 @@ def train_tiny_checkpoint(
     backbone: str, examples, directory: Path, max_length: int, stride: int = 32
 ) -> Path:
     """Fine-tune a tiny backbone for real (25 epochs, high learning rate) and save it."""
-    from training.checkpoint import load_fast_tokenizer, save_checkpoint
-    from training.finetune import FinetuneConfig, finetune
+    from nuner.training.checkpoint import load_fast_tokenizer, save_checkpoint
+    from nuner.training.finetune import FinetuneConfig, finetune
 
     config = FinetuneConfig(
         epochs=25, learning_rate=3e-3, batch_size=4, max_length=max_length, stride=stride
@@ -74,7 +74,7 @@ def train_tiny_checkpoint(
 
 @pytest.fixture(scope="session")
 def minilm_dir() -> Path:
-    from nuner.backbones import default_backbone_dir
+    from nuner.core.backbones import default_backbone_dir
 
     return default_backbone_dir()
 

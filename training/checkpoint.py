@@ -17,9 +17,9 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from nuner.encoding import TextEncoder
-from nuner.labels import LabelSet
-from training.model import NunerTagger
+from nuner.core.encoding import TextEncoder
+from nuner.core.labels import LabelSet
+from nuner.training.model import NunerTagger
 
 TRAINING_FILE = "training.json"
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nuner.alignment import AlignmentReport, MisalignedPolicy, align_spans
-from nuner.encoding import TextEncoder
-from nuner.labels import IGNORE_INDEX, LabelSet
-from nuner.types import Example
+from nuner.core.alignment import AlignmentReport, MisalignedPolicy, align_spans
+from nuner.core.encoding import TextEncoder
+from nuner.core.labels import IGNORE_INDEX, LabelSet
+from nuner.core.types import Example
 
 
 @dataclass(frozen=True)

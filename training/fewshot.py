@@ -8,12 +8,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from nuner.datasets import load_dataset_dir
-from nuner.types import Example
-from training.checkpoint import load_fast_tokenizer, text_encoder_for
-from training.finetune import FinetuneConfig, finetune
-from training.predict import evaluate_pipeline, torch_pipeline
-from training.sampling import sample_k_2k
+from nuner.core.datasets import load_dataset_dir
+from nuner.core.types import Example
+from nuner.training.checkpoint import load_fast_tokenizer, text_encoder_for
+from nuner.training.finetune import FinetuneConfig, finetune
+from nuner.training.predict import evaluate_pipeline, torch_pipeline
+from nuner.training.sampling import sample_k_2k
 
 
 @dataclass(frozen=True)

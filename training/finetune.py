@@ -19,16 +19,16 @@ from pydantic import BaseModel, Field
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from nuner.alignment import AlignmentReport, MisalignedPolicy
-from nuner.decoding import Aggregation
-from nuner.labels import LabelSet
-from nuner.types import Example
-from training.checkpoint import load_fast_tokenizer, text_encoder_for
-from training.data import build_windows, shuffled_batches
-from training.frozen import encode_windows, head_losses
-from training.metrics import EntityReport
-from training.model import FeatureKind, HeadKind, NunerTagger
-from training.predict import evaluate_pipeline, torch_pipeline
+from nuner.core.alignment import AlignmentReport, MisalignedPolicy
+from nuner.core.decoding import Aggregation
+from nuner.core.labels import LabelSet
+from nuner.core.types import Example
+from nuner.training.checkpoint import load_fast_tokenizer, text_encoder_for
+from nuner.training.data import build_windows, shuffled_batches
+from nuner.training.frozen import encode_windows, head_losses
+from nuner.training.metrics import EntityReport
+from nuner.training.model import FeatureKind, HeadKind, NunerTagger
+from nuner.training.predict import evaluate_pipeline, torch_pipeline
 
 logger = logging.getLogger(__name__)
 

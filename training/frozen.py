@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from nuner.labels import IGNORE_INDEX
-from training.data import TrainingWindow, collate
-from training.model import NunerTagger, tagging_loss
+from nuner.core.labels import IGNORE_INDEX
+from nuner.training.data import TrainingWindow, collate
+from nuner.training.model import NunerTagger, tagging_loss
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
-from nuner.types import Span
+from nuner.core.types import Span
 
 
 @dataclass(frozen=True)

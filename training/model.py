@@ -20,7 +20,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import TokenClassifierOutput
 
-from nuner.labels import IGNORE_INDEX
+from nuner.core.labels import IGNORE_INDEX
 
 HeadKind = Literal["linear", "mlp"]
 FeatureKind = Literal["last", "two_emb"]

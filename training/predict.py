@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nuner.decoding import Aggregation
-from nuner.encoding import TextEncoder
-from nuner.inference import LogitsFn, TaggerPipeline
-from nuner.types import Example, Span
-from training.checkpoint import label_set_of, load_checkpoint, window_encoder
-from training.metrics import EntityReport, entity_scores
-from training.model import NunerTagger
+from nuner.core.decoding import Aggregation
+from nuner.core.encoding import TextEncoder
+from nuner.core.inference import LogitsFn, TaggerPipeline
+from nuner.core.types import Example, Span
+from nuner.training.checkpoint import label_set_of, load_checkpoint, window_encoder
+from nuner.training.metrics import EntityReport, entity_scores
+from nuner.training.model import NunerTagger
 
 
 def torch_logits_fn(model: NunerTagger) -> LogitsFn:

@@ -18,7 +18,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
-from nuner.types import Example
+from nuner.core.types import Example
 
 
 class SamplingError(ValueError):

@@ -13,15 +13,15 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from app.auth import ANONYMOUS, Principal
-from app.errors import ApiError
-from app.jobs.queue import JobQueue
-from app.jobs.store import JobStore
-from app.metrics import ServiceMetrics
-from app.registry import Registry
-from app.resolver import AliasResolver
-from app.runtime import Batcher, TaggerCache
-from nuner.settings import Settings
+from nuner.app.auth import ANONYMOUS, Principal
+from nuner.app.errors import ApiError
+from nuner.app.jobs.queue import JobQueue
+from nuner.app.jobs.store import JobStore
+from nuner.app.metrics import ServiceMetrics
+from nuner.app.registry import Registry
+from nuner.app.resolver import AliasResolver
+from nuner.app.runtime import Batcher, TaggerCache
+from nuner.core.settings import Settings
 
 
 def _state(request: Request):

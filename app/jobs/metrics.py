@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from app.jobs.models import JobState
-from app.jobs.store import JobStore
+from nuner.app.jobs.models import JobState
+from nuner.app.jobs.store import JobStore
 
 
 class JobCollector(Collector):

@@ -8,7 +8,7 @@ from enum import Enum
 from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, UtcDateTime
+from nuner.app.db import Base, UtcDateTime
 
 
 class JobState(str, Enum):

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from sqlalchemy import make_url
 
-from app.jobs.models import JobRow
+from nuner.app.jobs.models import JobRow
 
 logger = logging.getLogger("nuner.jobs")
 

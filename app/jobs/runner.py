@@ -12,13 +12,13 @@ import threading
 import time
 from collections.abc import Callable
 
-from app.jobs.builds import build_prefix, discard_builds
-from app.jobs.models import JobRow, JobState
-from app.jobs.schemas import ExampleIn, FinetuneRequest
-from app.jobs.store import JobStore
-from app.registry import Registry
-from nuner.settings import Settings
-from nuner.types import Example, Span
+from nuner.app.jobs.builds import build_prefix, discard_builds
+from nuner.app.jobs.models import JobRow, JobState
+from nuner.app.jobs.schemas import ExampleIn, FinetuneRequest
+from nuner.app.jobs.store import JobStore
+from nuner.app.registry import Registry
+from nuner.core.settings import Settings
+from nuner.core.types import Example, Span
 
 logger = logging.getLogger("nuner.jobs")
 
@@ -95,10 +95,10 @@ class JobRunner:
         return JobState.succeeded
 
     def _build(self, job: JobRow):
-        from app.tagger_builder import build_and_publish
-        from export.verify import Tolerances
-        from nuner.backbones import resolve_backbone
-        from training.finetune import FinetuneConfig, pick_device
+        from nuner.app.tagger_builder import build_and_publish
+        from nuner.core.backbones import resolve_backbone
+        from nuner.export.verify import Tolerances
+        from nuner.training.finetune import FinetuneConfig, pick_device
 
         discard_builds(self.registry.bundles_dir, job.id)
         request = FinetuneRequest.model_validate(self.store.request_of(job.id))
@@ -170,8 +170,8 @@ class JobRunner:
 
 def describe_failure(error: Exception) -> tuple[str, str]:
     """A machine-readable code and a one-line message a client can act on."""
-    from nuner.backbones import BackboneError
-    from nuner.bundle import BundleError
+    from nuner.core.backbones import BackboneError
+    from nuner.core.bundle import BundleError
 
     if isinstance(error, BackboneError):
         return "invalid_backbone", str(error)

@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
-from app.jobs.models import JobRow
-from nuner.bundle import BundleError, check_name
+from nuner.app.jobs.models import JobRow
+from nuner.core.bundle import BundleError, check_name
 
 
 class SpanIn(BaseModel):

@@ -14,8 +14,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from app.db import Base, outlasting_outages
-from app.jobs.models import JobEventRow, JobRow, JobState, WorkerRow
+from nuner.app.db import outlasting_outages
+from nuner.app.jobs.models import JobEventRow, JobRow, JobState, WorkerRow
 
 
 class JobError(Exception):
@@ -45,7 +45,6 @@ def request_hash(request: dict) -> str:
 class JobStore:
     def __init__(self, engine: Engine, outage_seconds: float = 0) -> None:
         self.outage_seconds = outage_seconds  # see app.db.outlasting_outages
-        Base.metadata.create_all(engine)
         self.sessions = sessionmaker(engine, expire_on_commit=False)
 
     # --- the API side ------------------------------------------------------

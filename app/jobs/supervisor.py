@@ -11,11 +11,13 @@ import os
 import signal
 import sys
 
-from nuner.settings import Settings
+from nuner.core.settings import Settings
 
 logger = logging.getLogger("nuner.jobs")
 
 MAX_BACKOFF_S = 30.0
+# the worker's own entry point (nuner.app.jobs.worker.main), in this interpreter
+WORKER_COMMAND = (sys.executable, "-m", "nuner.app.jobs.worker")
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -47,7 +49,7 @@ class WorkerSupervisor:
     async def _spawn(self) -> None:
         env = {**os.environ, **settings_env(self.settings)}
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "nuner.cli", "worker", "--parent-pid", str(os.getpid()), env=env
+            *WORKER_COMMAND, "--parent-pid", str(os.getpid()), env=env
         )
         logger.info("fine-tune worker process %d started", self.process.pid)
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from app.jobs.schemas import ExampleIn, FinetuneRequest
-from nuner.settings import Settings
+from nuner.app.jobs.schemas import ExampleIn, FinetuneRequest
+from nuner.core.settings import Settings
 
 MAX_REPORTED = 50
 

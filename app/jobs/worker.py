@@ -1,4 +1,5 @@
-"""``nuner worker``: the process that runs fine-tune jobs.
+"""``nuner worker`` (or ``nuner-worker``, ``python -m nuner.app.jobs.worker``):
+the process that runs fine-tune jobs.
 
 Embedded (SQLite): polls the job table, one job at a time. Scale-out
 (PostgreSQL): a Procrastinate worker; run one per GPU. Both recover jobs
@@ -7,6 +8,7 @@ orphaned by a dead worker at start and then periodically.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import signal
@@ -16,13 +18,13 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
-from app.jobs.builds import sweep_builds
-from app.jobs.models import JobRow
-from app.jobs.queue import QUEUE_NAME, JobQueue, make_queue, procrastinate_app
-from app.jobs.runner import JobRunner
-from app.jobs.store import JobStore
-from app.registry import Registry
-from nuner.settings import Settings
+from nuner.app.jobs.builds import sweep_builds
+from nuner.app.jobs.models import JobRow
+from nuner.app.jobs.queue import QUEUE_NAME, JobQueue, make_queue, procrastinate_app
+from nuner.app.jobs.runner import JobRunner
+from nuner.app.jobs.store import JobStore
+from nuner.app.registry import Registry
+from nuner.core.settings import Settings
 
 logger = logging.getLogger("nuner.jobs")
 
@@ -67,8 +69,8 @@ def orphan_check(stale_seconds: float) -> Callable[[JobRow], bool]:
 def warm_up() -> str:
     """Import the training and export stack now, not in the first job's time;
     returns the device fine-tuning will use."""
-    import app.tagger_builder  # noqa: F401  (torch, transformers, optimum, onnx)
-    from training.finetune import pick_device
+    import nuner.app.tagger_builder  # noqa: F401  (torch, transformers, optimum, onnx)
+    from nuner.training.finetune import pick_device
 
     device = pick_device("auto")
     if device.type == "cuda":
@@ -226,3 +228,30 @@ class Worker:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+
+
+def run_worker(settings: Settings, threads: int | None, parent_pid: int | None) -> None:
+    """Set up torch and logging for this process, then serve jobs until stopped."""
+    from nuner.training.torch_setup import prepare_torch
+
+    prepare_torch(threads or settings.num_threads)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("nuner").setLevel(logging.INFO)  # not ORT's chatty quantiser
+    Worker(settings, parent_pid=parent_pid).serve()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The worker's own entry point: what the API's supervisor starts."""
+    from nuner.core.settings import get_settings
+
+    parser = argparse.ArgumentParser(prog="nuner-worker", description=__doc__)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch.")
+    parser.add_argument(
+        "--parent-pid", type=int, default=None, help="Stop when this process is gone."
+    )
+    args = parser.parse_args(argv)
+    run_worker(get_settings(), args.threads, args.parent_pid)
+
+
+if __name__ == "__main__":
+    main()

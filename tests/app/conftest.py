@@ -13,11 +13,13 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from app.main import create_app, lifespan
-from export.bundle_writer import write_bundle
-from export.verify import Tolerances
-from nuner.datasets import example_to_dict, read_jsonl
-from nuner.settings import Settings
+from nuner.app.db import make_engine
+from nuner.app.main import create_app, lifespan
+from nuner.app.schema import upgrade
+from nuner.core.datasets import example_to_dict, read_jsonl
+from nuner.core.settings import Settings
+from nuner.export.bundle_writer import write_bundle
+from nuner.export.verify import Tolerances
 from tests.conftest import dataset_path, train_tiny_checkpoint
 
 LOOSE = Tolerances(max_f1_drop_points=10, max_label_disagreement=0.1)
@@ -93,8 +95,8 @@ ADMIN_URL = os.environ.get(
 
 
 @pytest.fixture
-def postgres_url():
-    """A fresh database per test, dropped afterwards."""
+def empty_postgres_url():
+    """A fresh, empty database per test, dropped afterwards."""
     name = f"nuner_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as connection:
@@ -103,6 +105,15 @@ def postgres_url():
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(empty_postgres_url):
+    """A fresh database at the schema's head, as the chart's migration Job leaves it."""
+    engine = make_engine(empty_postgres_url)
+    upgrade(engine)
+    engine.dispose()
+    return empty_postgres_url
 
 
 # --- fine-tune jobs -----------------------------------------------------------

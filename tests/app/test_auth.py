@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from app.auth import KeyRing
-from app.main import create_app
+from nuner.app.auth import KeyRing
+from nuner.app.main import create_app
 from tests.app.conftest import running
 
 pytestmark = pytest.mark.anyio
@@ -126,7 +126,7 @@ async def test_idempotency_keys_are_per_caller(secured):
 def test_every_digest_is_compared():
     ring = KeyRing([])
     assert not ring.enabled
-    from app.auth import ApiKeyConfig
+    from nuner.app.auth import ApiKeyConfig
 
     ring = KeyRing([ApiKeyConfig.model_validate(c) for c in CONFIG])
     assert ring.authenticate(KEYS["team-b"]).namespace == "team-b"

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.metrics import ServiceMetrics
-from app.runtime import Batcher
+from nuner.app.metrics import ServiceMetrics
+from nuner.app.runtime import Batcher
 
 pytestmark = pytest.mark.anyio
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from app.registry import Registry
-from nuner.bundle import verify_bundle
+from nuner.app.registry import Registry
 from nuner.cli import app
-from nuner.datasets import read_jsonl, write_jsonl
-from nuner.settings import get_settings
+from nuner.core.bundle import verify_bundle
+from nuner.core.datasets import read_jsonl, write_jsonl
+from nuner.core.settings import get_settings
+from nuner.training.sampling import sample_k_2k
 from tests.conftest import dataset_path
-from training.sampling import sample_k_2k
 
 
 def test_create_tagger_publishes_new_versions(tiny_bert_dir, tmp_path, monkeypatch):

@@ -18,9 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.jobs.supervisor import settings_env
-from app.main import create_app
-from app.registry import Registry, TaggerNotFound
+from nuner.app.jobs.supervisor import WORKER_COMMAND, settings_env
+from nuner.app.main import create_app
+from nuner.app.registry import Registry, TaggerNotFound
+from nuner.app.schema import upgrade
 from tests.app.conftest import finished, job_body, no_build_leftovers, running, wait_for
 from tests.conftest import free_port, wait_until_ready
 
@@ -140,7 +141,7 @@ async def test_worker_killed_while_writing_a_bundle(job_settings, conll_sample):
         def writing() -> bool:  # the bundle's staging directory has its first model file
             return any(bundles.glob(".build-job-*/.bundle.staging-*/*.onnx"))
 
-        worker = subprocess.Popen([sys.executable, "-m", "nuner.cli", "worker"], env=env)
+        worker = subprocess.Popen(list(WORKER_COMMAND), env=env)
         try:
             wait_until(writing, 180, "the bundle to be written", interval=0.005)
             worker.kill()
@@ -150,7 +151,7 @@ async def test_worker_killed_while_writing_a_bundle(job_settings, conll_sample):
         assert (await client.get("/v1/taggers/demo")).status_code == 404
         assert list(bundles.glob(".build-job-*"))  # the dead attempt's half-written bundle
 
-        retry = subprocess.Popen([sys.executable, "-m", "nuner.cli", "worker"], env=env)
+        retry = subprocess.Popen(list(WORKER_COMMAND), env=env)
         try:
             job = await wait_for(client, job_id, finished)
         finally:
@@ -181,9 +182,7 @@ async def test_postgres_restarts_while_jobs_are_queued(job_settings, postgres_ur
     shared = job_settings.model_copy(
         update={"database_url": postgres_url, "finetune_holdout_min_examples": 10_000}
     )
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "nuner.cli", "worker"], env={**os.environ, **settings_env(shared)}
-    )
+    worker = subprocess.Popen(list(WORKER_COMMAND), env={**os.environ, **settings_env(shared)})
     try:
         async with running(create_app(shared)) as client:
             bodies = [job_body(conll_sample * 4, epochs=60)] + [job_body(conll_sample)] * 2
@@ -208,6 +207,7 @@ def test_a_publish_killed_before_its_insert_does_not_block_the_retry(tmp_path, m
     the version's directory and a staging directory, but no row. Not served, and
     the retry publishes the same version over it."""
     registry = Registry(f"sqlite:///{tmp_path / 'registry.db'}", tmp_path / "bundles")
+    upgrade(registry.engine)
     bundle = make_bundle("conll", "1")
     shutil.copytree(bundle, registry.bundle_path("conll", "1"))
     shutil.copytree(bundle, registry.bundle_path("conll", "1").with_name(".1.staging-dead"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from app.main import create_app
+from nuner.app.main import create_app
 from tests.app.conftest import running
 
 pytestmark = pytest.mark.anyio

@@ -7,11 +7,12 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from app.jobs.supervisor import settings_env
-from app.main import create_app
+from nuner.app.jobs.supervisor import WORKER_COMMAND, settings_env
+from nuner.app.main import create_app
 from tests.app.conftest import finished, job_body, no_build_leftovers, running, wait_for
 
 pytestmark = pytest.mark.anyio
@@ -101,9 +102,8 @@ async def test_scale_out_two_replicas_one_procrastinate_worker(
 ):
     shared = job_settings.model_copy(update={"database_url": postgres_url})
     replica_a, replica_b = create_app(shared), create_app(shared)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "nuner.cli", "worker"], env={**os.environ, **settings_env(shared)}
-    )
+    nuner_cli = str(Path(sys.executable).with_name("nuner"))  # as the chart runs it
+    worker = subprocess.Popen([nuner_cli, "worker"], env={**os.environ, **settings_env(shared)})
     try:
         async with running(replica_a) as a, running(replica_b) as b:
             for expected in ("demo@1", "demo@2"):
@@ -123,7 +123,7 @@ async def test_sigterm_requeues_the_running_job_without_using_an_attempt(
 ):
     settings = job_settings.model_copy(update={"finetune_holdout_min_examples": 10_000})
     worker = subprocess.Popen(
-        [sys.executable, "-m", "nuner.cli", "worker"],
+        list(WORKER_COMMAND),
         env={**os.environ, **settings_env(settings)},
     )
     try:

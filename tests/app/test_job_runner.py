@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from app.jobs.runner import describe_failure, split_dev
-from nuner.backbones import BackboneError
-from nuner.settings import Settings
-from nuner.types import Example, Span
+from nuner.app.jobs.runner import describe_failure, split_dev
+from nuner.core.backbones import BackboneError
+from nuner.core.settings import Settings
+from nuner.core.types import Example, Span
 
 SETTINGS = Settings(finetune_holdout_min_examples=10, finetune_holdout_fraction=0.2)
 

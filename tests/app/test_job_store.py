@@ -7,10 +7,11 @@ import sys
 
 import pytest
 
-from app.db import make_engine
-from app.jobs.models import JobState
-from app.jobs.store import IdempotencyConflict, JobFinished, JobNotFound, JobStore
-from app.jobs.worker import orphan_check
+from nuner.app.db import make_engine
+from nuner.app.jobs.models import JobState
+from nuner.app.jobs.store import IdempotencyConflict, JobFinished, JobNotFound, JobStore
+from nuner.app.jobs.worker import orphan_check
+from nuner.app.schema import upgrade
 
 REQUEST = {"tagger": "demo", "examples": [{"text": "Paris", "spans": []}]}
 SUMMARY = {"backbone": "default", "hyperparameters": {}, "train_examples": 1, "dev_examples": 0}
@@ -18,7 +19,9 @@ SUMMARY = {"backbone": "default", "hyperparameters": {}, "train_examples": 1, "d
 
 @pytest.fixture
 def store(tmp_path) -> JobStore:
-    return JobStore(make_engine(f"sqlite:///{tmp_path / 'jobs.db'}"))
+    engine = make_engine(f"sqlite:///{tmp_path / 'jobs.db'}")
+    upgrade(engine)
+    return JobStore(engine)
 
 
 def dead_worker() -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.main import create_app
-from app.registry import Registry, TaggerNotFound
+from nuner.app.main import create_app
+from nuner.app.registry import Registry, TaggerNotFound
 from tests.app.conftest import running
 
 

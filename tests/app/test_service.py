@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from app.main import create_app
-from nuner.datasets import read_jsonl
-from nuner.onnx_tagger import OnnxTagger
+from nuner.app.main import create_app
+from nuner.core.datasets import read_jsonl
+from nuner.core.onnx_tagger import OnnxTagger
 from tests.app.conftest import running
 from tests.conftest import dataset_path
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from nuner.datasets import read_jsonl
+from nuner.core.datasets import read_jsonl
 from tests.conftest import dataset_path, free_port, wait_until_ready
 
 NUNER = str(Path(sys.executable).with_name("nuner"))

@@ -5,11 +5,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nuner.alignment import align_spans
-from nuner.decoding import AGGREGATIONS, decode_entities, tags_to_probs
-from nuner.encoding import TextEncoder, trim_offsets
-from nuner.labels import LabelSet
-from nuner.types import Span
+from nuner.core.alignment import align_spans
+from nuner.core.decoding import AGGREGATIONS, decode_entities, tags_to_probs
+from nuner.core.encoding import TextEncoder, trim_offsets
+from nuner.core.labels import LabelSet
+from nuner.core.types import Span
 
 LABELS = LabelSet.from_types(["LOC", "ORG", "PER"])
 

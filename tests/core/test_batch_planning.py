@@ -7,10 +7,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nuner.datasets import read_jsonl
-from nuner.encoding import TextEncoder
-from nuner.inference import TaggerPipeline, batches_by_token_budget
-from nuner.labels import LabelSet
+from nuner.core.datasets import read_jsonl
+from nuner.core.encoding import TextEncoder
+from nuner.core.inference import TaggerPipeline, batches_by_token_budget
+from nuner.core.labels import LabelSet
 from tests.conftest import dataset_path
 
 CALL_COST = 20

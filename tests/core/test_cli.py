@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from nuner.cli import app
-from nuner.datasets import read_conll, read_jsonl
+from nuner.core.datasets import read_conll, read_jsonl
 from tests.conftest import DATASETS, ROOT, dataset_path
 
 runner = CliRunner()

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from nuner.datasets import (
+from nuner.core.datasets import (
     DatasetError,
     load_dataset_dir,
     read_conll,
@@ -13,7 +13,7 @@ from nuner.datasets import (
     write_conll,
     write_jsonl,
 )
-from nuner.types import Example, Span, SpanError
+from nuner.core.types import Example, Span, SpanError
 from tests.conftest import DATASETS, dataset_path
 
 EVAL_SETS = ["conll2003", "wnut2017", "mit_movie", "mit_restaurant"]

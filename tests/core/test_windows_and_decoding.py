@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from nuner.alignment import align_spans
-from nuner.datasets import read_jsonl
-from nuner.decoding import decode_entities, merge_windows, tags_to_probs
-from nuner.encoding import TextEncoder
-from nuner.inference import TaggerPipeline, batches_by_token_budget
-from nuner.labels import LabelSet
-from nuner.types import Span
+from nuner.core.alignment import align_spans
+from nuner.core.datasets import read_jsonl
+from nuner.core.decoding import decode_entities, merge_windows, tags_to_probs
+from nuner.core.encoding import TextEncoder
+from nuner.core.inference import TaggerPipeline, batches_by_token_budget
+from nuner.core.labels import LabelSet
+from nuner.core.types import Span
 from tests.conftest import dataset_path
 
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])

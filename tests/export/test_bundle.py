@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from export import bundle_writer
-from export.bundle_writer import ExportRefused, write_bundle
-from export.verify import Tolerances
-from nuner.bundle import MANIFEST, BundleError, verify_bundle
 from nuner.cli import app
-from nuner.datasets import read_jsonl
-from nuner.onnx_tagger import OnnxTagger
+from nuner.core.bundle import MANIFEST, BundleError, verify_bundle
+from nuner.core.datasets import read_jsonl
+from nuner.core.onnx_tagger import OnnxTagger
+from nuner.export import bundle_writer
+from nuner.export.bundle_writer import ExportRefused, write_bundle
+from nuner.export.verify import Tolerances
+from nuner.training.predict import load_pipeline
 from tests.conftest import dataset_path, train_tiny_checkpoint
-from training.predict import load_pipeline
 
 LOOSE = Tolerances(max_f1_drop_points=10, max_label_disagreement=0.1)
 
@@ -87,7 +87,7 @@ def test_auto_variant_on_cpu_is_int8(bundle):
 
 
 def test_cuda_is_used_only_when_a_session_really_runs_there(bundle, monkeypatch):
-    from nuner import onnx_tagger
+    from nuner.core import onnx_tagger
 
     monkeypatch.setattr(onnx_tagger, "cuda_offered", lambda: True)
     real_open = onnx_tagger.open_session

@@ -15,11 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from nuner.training.annotate.client import ChatClient, ClientSettings, retry_after
+from nuner.training.annotate.parser import parse_answer
+from nuner.training.annotate.pipeline import annotate_corpus, concept_stats
+from nuner.training.pretrain.data import ConceptVocabulary, read_annotated
 from tests.training.fake_llm import FakeLLM
-from training.annotate.client import ChatClient, ClientSettings, retry_after
-from training.annotate.parser import parse_answer
-from training.annotate.pipeline import annotate_corpus, concept_stats
-from training.pretrain.data import ConceptVocabulary, read_annotated
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "annotate"
 CORPUS = FIXTURES / "corpus.txt"

@@ -5,17 +5,17 @@ import json
 import pytest
 import torch
 
-from nuner.datasets import read_jsonl
-from tests.conftest import DATASETS, dataset_path
-from training.checkpoint import (
+from nuner.core.datasets import read_jsonl
+from nuner.training.checkpoint import (
     load_fast_tokenizer,
     save_checkpoint,
     text_encoder_for,
 )
-from training.fewshot import run_fewshot, summarize
-from training.finetune import FinetuneConfig, finetune
-from training.predict import evaluate_pipeline, load_pipeline, torch_pipeline
-from training.sampling import sample_k_2k
+from nuner.training.fewshot import run_fewshot, summarize
+from nuner.training.finetune import FinetuneConfig, finetune
+from nuner.training.predict import evaluate_pipeline, load_pipeline, torch_pipeline
+from nuner.training.sampling import sample_k_2k
+from tests.conftest import DATASETS, dataset_path
 
 FAST = FinetuneConfig(epochs=25, learning_rate=3e-3, batch_size=4, max_length=64)
 
@@ -52,7 +52,7 @@ def test_early_stopping_restores_the_best_dev_epoch(tiny_bert_dir, conll_sample)
 
 
 def test_frozen_encoder_trains_only_the_head(tiny_bert_dir, conll_sample):
-    from training.model import NunerTagger
+    from nuner.training.model import NunerTagger
 
     before = NunerTagger.from_backbone(str(tiny_bert_dir), ["O", "B-X", "I-X"]).encoder.state_dict()
     config = FAST.model_copy(update={"epochs": 2, "freeze_encoder": True, "head": "mlp"})
@@ -75,7 +75,7 @@ def test_fewshot_protocol_end_to_end(tiny_bert_dir):
 @pytest.mark.slow
 def test_default_backbone_reaches_useful_f1_from_few_examples():
     """The real default encoder, k=8 CoNLL sample, scored on 300 test sentences."""
-    from nuner.backbones import resolve_backbone
+    from nuner.core.backbones import resolve_backbone
 
     backbone = resolve_backbone(None)
     train = sample_k_2k(read_jsonl(dataset_path("conll2003", "train")), 8, seed=0)

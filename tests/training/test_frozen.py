@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from nuner.labels import LabelSet
-from training.checkpoint import load_fast_tokenizer, text_encoder_for
-from training.data import build_windows, collate
-from training.finetune import FinetuneConfig, finetune
-from training.frozen import encode_windows, head_losses
-from training.model import NunerTagger
+from nuner.core.labels import LabelSet
+from nuner.training.checkpoint import load_fast_tokenizer, text_encoder_for
+from nuner.training.data import build_windows, collate
+from nuner.training.finetune import FinetuneConfig, finetune
+from nuner.training.frozen import encode_windows, head_losses
+from nuner.training.model import NunerTagger
 
 FROZEN = FinetuneConfig(
     epochs=6, learning_rate=1e-2, batch_size=4, max_length=64, freeze_encoder=True

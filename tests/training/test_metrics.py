@@ -6,10 +6,10 @@ import pytest
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 from seqeval.scheme import IOB2
 
-from nuner.datasets import read_jsonl, spans_to_tags, whitespace_tokens
-from nuner.types import Span
+from nuner.core.datasets import read_jsonl, spans_to_tags, whitespace_tokens
+from nuner.core.types import Span
+from nuner.training.metrics import entity_scores
 from tests.conftest import dataset_path
-from training.metrics import entity_scores
 
 
 def perturb(example, rng, labels):

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from training.checkpoint import load_checkpoint, load_fast_tokenizer, save_checkpoint
-from training.model import NunerTagger
+from nuner.training.checkpoint import load_checkpoint, load_fast_tokenizer, save_checkpoint
+from nuner.training.model import NunerTagger
 
 TAGS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 

@@ -9,8 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.conftest import DATASETS
-from training.pretrain.data import (
+from nuner.training.pretrain.data import (
     AnnotatedExample,
     AnnotatedSpan,
     ConceptVocabulary,
@@ -20,9 +19,10 @@ from training.pretrain.data import (
     normalize_concept,
     read_annotated,
 )
-from training.pretrain.loss import masked_bce, targets_and_mask
-from training.pretrain.negatives import NegativeSampler
-from training.pretrain.trainer import PretrainConfig, batch_concepts, pretrain
+from nuner.training.pretrain.loss import masked_bce, targets_and_mask
+from nuner.training.pretrain.negatives import NegativeSampler
+from nuner.training.pretrain.trainer import PretrainConfig, batch_concepts, pretrain
+from tests.conftest import DATASETS
 
 
 def test_concepts_are_normalised_and_queried_types_read(tmp_path):
@@ -106,7 +106,7 @@ def test_batch_concepts_are_the_batch_plus_negatives():
 
 
 def test_windows_mark_every_token_of_a_span(wordpiece_tokenizer):
-    from nuner.encoding import TextEncoder
+    from nuner.core.encoding import TextEncoder
 
     example = AnnotatedExample("Manchester United won", (AnnotatedSpan(0, 17, "club"),))
     vocabulary = ConceptVocabulary.from_examples([example])
@@ -132,9 +132,9 @@ def tiny_config(**changes) -> PretrainConfig:
 def test_tiny_pretraining_lowers_the_loss_and_gives_a_backbone(
     tiny_bert_dir, annotated, conll_sample, tmp_path
 ):
-    from export.bundle_writer import write_bundle
-    from training.checkpoint import load_fast_tokenizer, save_checkpoint
-    from training.finetune import FinetuneConfig, finetune
+    from nuner.export.bundle_writer import write_bundle
+    from nuner.training.checkpoint import load_fast_tokenizer, save_checkpoint
+    from nuner.training.finetune import FinetuneConfig, finetune
 
     examples, sources = annotated
     assert {s["licence"] for s in sources} == {"CC BY-NC 4.0", "MIT"}
@@ -198,8 +198,8 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tiny_bert_dir, annot
 def test_the_bf16_autocast_path_trains(tiny_bert_dir, annotated, tmp_path, monkeypatch):
     """The GPU's mixed-precision path, forced on CPU (no GPU in CI): bf16 logits,
     an fp32 loss, fp32 weights saved."""
-    from training.pretrain import trainer
-    from training.pretrain.model import DualEncoder
+    from nuner.training.pretrain import trainer
+    from nuner.training.pretrain.model import DualEncoder
 
     logit_dtypes = []
     original = DualEncoder.forward

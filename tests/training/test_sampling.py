@@ -4,15 +4,15 @@ from collections import Counter
 
 import pytest
 
-from nuner.datasets import read_jsonl
-from tests.conftest import dataset_path
-from training.sampling import (
+from nuner.core.datasets import read_jsonl
+from nuner.training.sampling import (
     SamplingError,
     entity_word_counts,
     mention_counts,
     sample_k_2k,
     sample_kw,
 )
+from tests.conftest import dataset_path
 
 DATASETS = ["conll2003", "wnut2017", "mit_movie", "mit_restaurant"]
 

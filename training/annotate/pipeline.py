@@ -27,10 +27,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from training.annotate.client import AnnotationError, ChatClient
-from training.annotate.corpus import SentenceSplitter, documents, sentence_key
-from training.annotate.parser import ParseStats, parse_answer
-from training.annotate.prompt import messages
+from nuner.training.annotate.client import AnnotationError, ChatClient
+from nuner.training.annotate.corpus import SentenceSplitter, documents, sentence_key
+from nuner.training.annotate.parser import ParseStats, parse_answer
+from nuner.training.annotate.prompt import messages
 
 FSYNC_EVERY = 16
 

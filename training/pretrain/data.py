@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nuner.encoding import TextEncoder
+from nuner.core.encoding import TextEncoder
 
 _SPACES = re.compile(r"\s+")
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from training.pretrain.data import PretrainWindow
+from nuner.training.pretrain.data import PretrainWindow
 
 
 def targets_and_mask(

@@ -25,17 +25,17 @@ from pydantic import BaseModel, Field
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from training.checkpoint import load_fast_tokenizer, text_encoder_for
-from training.finetune import apply_gradients, seed_everything
-from training.pretrain.data import (
+from nuner.training.checkpoint import load_fast_tokenizer, text_encoder_for
+from nuner.training.finetune import apply_gradients, seed_everything
+from nuner.training.pretrain.data import (
     AnnotatedExample,
     ConceptVocabulary,
     PretrainWindow,
     build_windows,
 )
-from training.pretrain.loss import masked_bce, targets_and_mask
-from training.pretrain.model import DualEncoder, encoder_layers, freeze_bottom
-from training.pretrain.negatives import NegativeSampler
+from nuner.training.pretrain.loss import masked_bce, targets_and_mask
+from nuner.training.pretrain.model import DualEncoder, encoder_layers, freeze_bottom
+from nuner.training.pretrain.negatives import NegativeSampler
 
 logger = logging.getLogger(__name__)
 

@@ -4,11 +4,11 @@ import asyncio
 
 from fastapi import APIRouter
 
-from app.api.deps import ExtractRuntimeDep, ReaderDep
-from app.errors import ApiError
-from app.registry import TaggerNotFound
-from app.schemas import EntityOut, ErrorEnvelope, ExtractRequest, ExtractResponse, TextResult
-from nuner.types import Entity
+from nuner.app.api.deps import ExtractRuntimeDep, ReaderDep
+from nuner.app.errors import ApiError
+from nuner.app.registry import TaggerNotFound
+from nuner.app.schemas import EntityOut, ErrorEnvelope, ExtractRequest, ExtractResponse, TextResult
+from nuner.core.types import Entity
 
 router = APIRouter(prefix="/v1", tags=["extract"])
 

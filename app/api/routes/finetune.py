@@ -10,11 +10,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
-from app.api.deps import JobQueueDep, JobStoreDep, ReaderDep, SettingsDep, WriterDep
-from app.auth import Principal
-from app.errors import ApiError
-from app.jobs.models import JobRow, JobState
-from app.jobs.schemas import (
+from nuner.app.api.deps import JobQueueDep, JobStoreDep, ReaderDep, SettingsDep, WriterDep
+from nuner.app.auth import Principal
+from nuner.app.errors import ApiError
+from nuner.app.jobs.models import JobRow, JobState
+from nuner.app.jobs.schemas import (
     EventListOut,
     EventOut,
     FinetuneRequest,
@@ -23,9 +23,9 @@ from app.jobs.schemas import (
     WorkerListOut,
     WorkerOut,
 )
-from app.jobs.store import JobNotFound, JobStore
-from app.jobs.validation import find_problems
-from app.schemas import ErrorEnvelope
+from nuner.app.jobs.store import JobNotFound, JobStore
+from nuner.app.jobs.validation import find_problems
+from nuner.app.schemas import ErrorEnvelope
 
 router = APIRouter(prefix="/v1/finetune", tags=["finetune"])
 workers_router = APIRouter(prefix="/v1/workers", tags=["finetune"])

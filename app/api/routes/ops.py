@@ -5,8 +5,8 @@ import asyncio
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.api.deps import MetricsDep, RegistryDep
-from app.errors import ApiError
+from nuner.app.api.deps import MetricsDep, RegistryDep
+from nuner.app.errors import ApiError
 
 router = APIRouter(tags=["operations"])
 

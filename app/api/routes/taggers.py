@@ -4,11 +4,11 @@ import asyncio
 
 from fastapi import APIRouter, Response
 
-from app.api.deps import CacheDep, ReaderDep, RegistryDep, ResolverDep, WriterDep
-from app.auth import Principal
-from app.errors import ApiError
-from app.registry import Registry, TaggerNotFound, TaggerVersion
-from app.schemas import ErrorEnvelope, TaggerDetail, TaggerList, TaggerSummary, VersionOut
+from nuner.app.api.deps import CacheDep, ReaderDep, RegistryDep, ResolverDep, WriterDep
+from nuner.app.auth import Principal
+from nuner.app.errors import ApiError
+from nuner.app.registry import Registry, TaggerNotFound, TaggerVersion
+from nuner.app.schemas import ErrorEnvelope, TaggerDetail, TaggerList, TaggerSummary, VersionOut
 
 router = APIRouter(prefix="/v1/taggers", tags=["taggers"])
 NOT_FOUND = {404: {"model": ErrorEnvelope, "description": "Unknown tagger or version."}}

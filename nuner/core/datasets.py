@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from nuner.types import DatasetSplits, Example, Span, SpanError
+from nuner.core.types import DatasetSplits, Example, Span, SpanError
 
 SPLIT_NAMES = ("train", "dev", "test")
 

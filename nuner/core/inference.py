@@ -13,10 +13,10 @@ from itertools import pairwise
 
 import numpy as np
 
-from nuner.decoding import Aggregation, decode_entities, merge_windows, softmax
-from nuner.encoding import EncodedText, TextEncoder, Window, pad_batch
-from nuner.labels import LabelSet
-from nuner.types import Entity
+from nuner.core.decoding import Aggregation, decode_entities, merge_windows, softmax
+from nuner.core.encoding import EncodedText, TextEncoder, Window, pad_batch
+from nuner.core.labels import LabelSet
+from nuner.core.types import Entity
 
 LogitsFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 

@@ -21,9 +21,9 @@ from typing import Literal
 
 import numpy as np
 
-from nuner.encoding import EncodedText, Window
-from nuner.labels import LabelSet
-from nuner.types import Entity
+from nuner.core.encoding import EncodedText, Window
+from nuner.core.labels import LabelSet
+from nuner.core.types import Entity
 
 Aggregation = Literal["token", "first", "average", "max"]
 AGGREGATIONS: tuple[str, ...] = ("token", "first", "average", "max")

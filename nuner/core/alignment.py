@@ -15,9 +15,9 @@ from typing import Literal
 
 import numpy as np
 
-from nuner.encoding import EncodedText, trim_offsets
-from nuner.labels import IGNORE_INDEX, LabelSet
-from nuner.types import Span
+from nuner.core.encoding import EncodedText, trim_offsets
+from nuner.core.labels import IGNORE_INDEX, LabelSet
+from nuner.core.types import Span
 
 MisalignedPolicy = Literal["expand", "drop"]
 

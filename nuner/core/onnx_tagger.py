@@ -15,12 +15,12 @@ from typing import Literal
 
 import numpy as np
 
-from nuner.bundle import TOKENIZER, VARIANT_FILES, BundleError, Manifest, verify_bundle
-from nuner.decoding import Aggregation
-from nuner.encoding import TextEncoder
-from nuner.inference import LogitsFn, TaggerPipeline
-from nuner.labels import LabelSet
-from nuner.types import Entity
+from nuner.core.bundle import TOKENIZER, VARIANT_FILES, BundleError, Manifest, verify_bundle
+from nuner.core.decoding import Aggregation
+from nuner.core.encoding import TextEncoder
+from nuner.core.inference import LogitsFn, TaggerPipeline
+from nuner.core.labels import LabelSet
+from nuner.core.types import Entity
 
 logger = logging.getLogger(__name__)
 Device = Literal["auto", "cpu", "cuda"]
