@@ -325,10 +325,10 @@ def annotate(
     concurrency: Annotated[int | None, typer.Option(help="Requests in flight.")] = None,
 ) -> None:
     """Annotate raw text with an LLM (NuNER's unconstrained prompt) for `nuner pretrain`."""
-    import asyncio
     import os
 
     from nuner.training.annotate.pipeline import concept_stats
+    from nuner.training.annotate.signals import Interrupted, run_interruptibly
 
     if stats is not None:
         typer.echo(json.dumps(concept_stats(stats), indent=2, ensure_ascii=False))
@@ -367,7 +367,11 @@ def annotate(
         finally:
             await client.close()
 
-    report = asyncio.run(run_and_close())
+    try:
+        report = run_interruptibly(run_and_close())
+    except Interrupted as stopped:
+        typer.echo(f"{stopped}: stopped; every line written is whole, rerun to resume", err=True)
+        raise typer.Exit(stopped.exit_code) from None
     summary = report.to_dict()
     summary.pop("concepts")
     typer.echo(json.dumps(summary, indent=2))

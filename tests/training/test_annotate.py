@@ -137,7 +137,21 @@ def test_failed_sentences_are_retried_by_the_next_run(tmp_path):
     assert {t: r["spans"] for t, r in read_records(out).items()} == expected_kept()
 
 
-def test_interrupted_run_resumes_without_loss_or_torn_lines(tmp_path):
+def ignore_sigint() -> None:
+    """What a shell without job control does to a background command (`cmd &`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    ("signum", "started_as"),
+    [
+        (signal.SIGINT, "foreground"),
+        (signal.SIGINT, "background"),  # hung before the run installed its own handlers
+        (signal.SIGTERM, "foreground"),
+    ],
+    ids=["ctrl-c", "ctrl-c-background-job", "kill"],
+)
+def test_interrupted_run_resumes_without_loss_or_torn_lines(tmp_path, signum, started_as):
     out = tmp_path / "out.jsonl"
     hang = "The meeting ended."
     with FakeLLM(ANSWERS, hang={hang}) as server:
@@ -160,13 +174,21 @@ def test_interrupted_run_resumes_without_loss_or_torn_lines(tmp_path):
             "1",
         ]
         process = subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            command,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=ignore_sigint if started_as == "background" else None,
         )
         deadline = time.monotonic() + 60
         while server.requests[hang] == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
-        process.send_signal(signal.SIGINT)  # Ctrl-C while a request is in flight
-        stdout, stderr = process.communicate(timeout=60)
+        assert server.requests[hang] == 1, "the run never reached the hanging request"
+        process.send_signal(signum)  # Ctrl-C (or kill) while a request is in flight
+        stdout, stderr = process.communicate(timeout=15)  # stops within seconds
+        assert process.returncode == 128 + signum, stderr
+        assert "rerun to resume" in stderr
         assert SECRET not in stdout + stderr
         partial = read_records(out)  # every line whole
         assert set(partial) == set(expected_kept()) - {
@@ -174,6 +196,9 @@ def test_interrupted_run_resumes_without_loss_or_torn_lines(tmp_path):
             "Paris is big and Paris is old.",
             "The USA and the US differ.",
         }
+        assert json.loads(out.with_name("out.jsonl.report.json").read_text())["kept"] == len(
+            partial
+        )
         with out.open("a") as handle:
             handle.write('{"text": "torn')  # as if the machine died mid-write
         server.hang.clear()
