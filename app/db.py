@@ -15,12 +15,26 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from nuner.core.errors import Unavailable
+
 logger = logging.getLogger("nuner.db")
 T = TypeVar("T")
 
 
 class Base(DeclarativeBase):
     pass
+
+
+class StoreUnavailable(Unavailable):
+    """The metadata database cannot be reached (restarting, failing over)."""
+
+    code = "store_unavailable"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"the metadata store is unreachable ({reason}); try again shortly",
+            headers={"Retry-After": "5"},
+        )
 
 
 class UtcDateTime(TypeDecorator):

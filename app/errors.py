@@ -1,8 +1,11 @@
 """One JSON error envelope for every failure:
 ``{"error": {"code", "message", "details"}, "request_id"}``.
 
-Client mistakes map to 4xx with a machine-readable code; only a real server
-fault is a 500 (and it never leaks internals).
+The one place errors become HTTP: a ``NunerError`` (the root every domain
+error derives from, ``nuner.core.errors``) answers with the code and status
+its class declares; the framework's own validation and HTTP errors and a lost
+database connection get theirs here. Client mistakes are 4xx; only a real
+server fault is a 500 (and it never leaks internals).
 """
 
 from __future__ import annotations
@@ -17,15 +20,16 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from nuner.app.jobs.store import IdempotencyConflict, JobError, JobFinished, JobNotFound
-from nuner.app.registry import TaggerNotFound, VersionConflict
-from nuner.app.runtime import Overloaded
-from nuner.core.bundle import BundleError
+from nuner.app.db import StoreUnavailable
+from nuner.core.errors import NunerError
 
 logger = logging.getLogger("nuner.app")
 
 
-class ApiError(Exception):
+class ApiError(NunerError):
+    """A condition found by a route itself (auth, a body the schema allows but the
+    route refuses); everything the layers below raise is already a NunerError."""
+
     def __init__(
         self,
         status: int,
@@ -34,9 +38,8 @@ class ApiError(Exception):
         details: Any = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.details, self.headers = details, headers
+        super().__init__(message, details=details, headers=headers)
+        self.status, self.code = status, code
 
 
 def error_response(
@@ -75,8 +78,11 @@ def allowed_methods(request: Request) -> list[str]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, error: ApiError) -> JSONResponse:
+    @app.exception_handler(NunerError)
+    async def nuner_error(request: Request, error: NunerError) -> JSONResponse:
+        """Every domain error, by the code and status its class declares."""
+        if error.status >= 500:
+            logger.error("%s: %s", error.code, error.message)
         return error_response(
             request, error.status, error.code, error.message, error.details, error.headers
         )
@@ -104,40 +110,10 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Allow"] = ", ".join(allowed_methods(request))
         return error_response(request, error.status_code, code, message, headers=headers)
 
-    @app.exception_handler(TaggerNotFound)
-    async def not_found(request: Request, error: TaggerNotFound) -> JSONResponse:
-        return error_response(request, 404, error.code, str(error))
-
-    @app.exception_handler(VersionConflict)
-    async def conflict(request: Request, error: VersionConflict) -> JSONResponse:
-        return error_response(request, 409, error.code, str(error))
-
-    @app.exception_handler(JobError)
-    async def job_error(request: Request, error: JobError) -> JSONResponse:
-        status = {JobNotFound: 404, JobFinished: 409, IdempotencyConflict: 409}
-        return error_response(request, status.get(type(error), 400), error.code, str(error))
-
-    @app.exception_handler(Overloaded)
-    async def overloaded(request: Request, error: Overloaded) -> JSONResponse:
-        return error_response(
-            request, 503, "overloaded", f"try again shortly: {error}", headers={"Retry-After": "1"}
-        )
-
-    @app.exception_handler(BundleError)
-    async def broken_bundle(request: Request, error: BundleError) -> JSONResponse:
-        logger.error("bundle refused: %s", error)
-        return error_response(request, 503, "tagger_unavailable", str(error))
-
     @app.exception_handler(OperationalError)
     async def store_unavailable(request: Request, error: OperationalError) -> JSONResponse:
-        logger.error("metadata store unreachable: %s", error.orig)
-        return error_response(
-            request,
-            503,
-            "store_unavailable",
-            "the metadata database is unreachable (restarting?); try again shortly",
-            headers={"Retry-After": "5"},
-        )
+        logger.error("metadata store unreachable: %s", error.orig)  # not for clients' eyes
+        return await nuner_error(request, StoreUnavailable("restarting?"))
 
     @app.exception_handler(Exception)
     async def internal(request: Request, error: Exception) -> JSONResponse:

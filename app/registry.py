@@ -22,20 +22,17 @@ from nuner.app.db import make_engine
 from nuner.app.models import AliasRow, VersionRow
 from nuner.app.schema import prepare_schema
 from nuner.core.bundle import verify_bundle
+from nuner.core.errors import Conflict, NotFound
 from nuner.core.settings import Settings
 
 logger = logging.getLogger("nuner.registry")
 
 
-class RegistryError(Exception):
-    code = "registry_error"
-
-
-class TaggerNotFound(RegistryError):
+class TaggerNotFound(NotFound):
     code = "tagger_not_found"
 
 
-class VersionConflict(RegistryError):
+class VersionConflict(Conflict):
     code = "version_conflict"
 
 

@@ -22,13 +22,19 @@ from dataclasses import dataclass, field
 
 from nuner.app.metrics import ServiceMetrics
 from nuner.app.registry import TaggerVersion
+from nuner.core.errors import Unavailable
 from nuner.core.onnx_tagger import OnnxTagger
 from nuner.core.settings import Settings
 from nuner.core.types import Entity
 
 
-class Overloaded(Exception):
-    """The inference queue is full."""
+class Overloaded(Unavailable):
+    """The inference queue is full (or the service is shutting down)."""
+
+    code = "overloaded"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"try again shortly: {reason}", headers={"Retry-After": "1"})
 
 
 class TaggerCache:

@@ -28,6 +28,8 @@ from nuner.app.jobs import models as _job_tables  # noqa: F401
 from nuner.core.errors import Unavailable
 
 logger = logging.getLogger("nuner.db")
+# Alembic says at INFO what it loads and runs; the service logs INFO: keep its own lines
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # the schema every install had before migrations existed (tables from create_all)

@@ -40,6 +40,9 @@ from nuner.training.predict import torch_logits_fn
 class ExportRefused(BundleError):
     """A variant failed verification; nothing was written."""
 
+    code = "export_refused"
+    status = 422
+
     def __init__(self, report: VerificationReport) -> None:
         super().__init__(f"{report.variant} variant refused: {report.reason}")
         self.report = report

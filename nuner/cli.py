@@ -13,6 +13,7 @@ import typer
 from nuner import __version__
 from nuner.core.backbones import resolve_backbone
 from nuner.core.datasets import read_examples, write_conll, write_jsonl
+from nuner.core.errors import NunerError
 from nuner.core.settings import get_settings
 
 app = typer.Typer(
@@ -527,7 +528,12 @@ def _load_tagger(path: Path, threads: int | None):
 
 
 def main() -> None:
-    app()
+    """The console script: a domain error is one line on stderr, not a traceback."""
+    try:
+        app()
+    except NunerError as error:
+        typer.echo(f"error ({error.code}): {error.message}", err=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

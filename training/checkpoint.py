@@ -18,14 +18,17 @@ from pathlib import Path
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from nuner.core.encoding import TextEncoder
+from nuner.core.errors import InvalidInput
 from nuner.core.labels import LabelSet
 from nuner.training.model import NunerTagger
 
 TRAINING_FILE = "training.json"
 
 
-class CheckpointError(ValueError):
-    pass
+class CheckpointError(InvalidInput, ValueError):
+    """A directory that is not a checkpoint this version can load."""
+
+    code = "invalid_checkpoint"
 
 
 def load_fast_tokenizer(path: str, local_files_only: bool = True) -> PreTrainedTokenizerFast:

@@ -18,11 +18,14 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
+from nuner.core.errors import InvalidInput
 from nuner.core.types import Example
 
 
-class SamplingError(ValueError):
+class SamplingError(InvalidInput, ValueError):
     """The requested budget cannot be met; the message names the types."""
+
+    code = "sampling_failed"
 
 
 def mention_counts(example: Example) -> Counter[str]:

@@ -16,21 +16,18 @@ from sqlalchemy.orm import sessionmaker
 
 from nuner.app.db import outlasting_outages
 from nuner.app.jobs.models import JobEventRow, JobRow, JobState, WorkerRow
+from nuner.core.errors import Conflict, NotFound
 
 
-class JobError(Exception):
-    code = "job_error"
-
-
-class JobNotFound(JobError):
+class JobNotFound(NotFound):
     code = "job_not_found"
 
 
-class JobFinished(JobError):
+class JobFinished(Conflict):
     code = "job_finished"
 
 
-class IdempotencyConflict(JobError):
+class IdempotencyConflict(Conflict):
     code = "idempotency_key_reused"
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nuner.core.errors import InvalidInput
+
 DEFAULT_BACKBONE_ALIASES = ("default", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
 
 
-class BackboneError(ValueError):
-    pass
+class BackboneError(InvalidInput, ValueError):
+    """A backbone name that is neither packaged, a local directory, nor an allowed hub id."""
+
+    code = "invalid_backbone"
 
 
 def default_backbone_dir() -> Path:

@@ -23,6 +23,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from nuner.core.errors import Unavailable
+
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 TOKENIZER = "tokenizer.json"
@@ -34,8 +36,11 @@ VARIANT_FILES: dict[str, str] = {
 }
 
 
-class BundleError(ValueError):
-    """A bundle that is missing, incomplete, tampered with or of an unknown format."""
+class BundleError(Unavailable, ValueError):
+    """A bundle that is missing, incomplete, tampered with or of an unknown format:
+    the tagger cannot be served (503) until an operator republishes it."""
+
+    code = "tagger_unavailable"
 
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

@@ -9,13 +9,16 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from nuner.core.errors import InvalidInput
 from nuner.core.types import DatasetSplits, Example, Span, SpanError
 
 SPLIT_NAMES = ("train", "dev", "test")
 
 
-class DatasetError(ValueError):
+class DatasetError(InvalidInput, ValueError):
     """A dataset file that cannot be read; the message names file and line."""
+
+    code = "invalid_dataset"
 
 
 def example_from_dict(record: dict) -> Example:

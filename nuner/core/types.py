@@ -10,9 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from nuner.core.errors import InvalidInput
 
-class SpanError(ValueError):
+
+class SpanError(InvalidInput, ValueError):
     """An example whose spans break the offset contract."""
+
+    code = "invalid_span"
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -17,13 +17,18 @@ from dataclasses import dataclass
 
 import httpx
 
+from nuner.core.errors import NunerError
+
 logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
 
-class AnnotationError(Exception):
+class AnnotationError(NunerError):
     """The endpoint kept failing (or refused the request outright)."""
+
+    code = "annotation_failed"
+    status = 502
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from nuner.app.api.deps import MetricsDep, RegistryDep
+from nuner.app.db import StoreUnavailable
 from nuner.app.errors import ApiError
 
 router = APIRouter(tags=["operations"])
@@ -25,14 +26,9 @@ async def readyz(request: Request, registry: RegistryDep) -> dict[str, str]:
     try:
         await asyncio.to_thread(registry.ping)
     except Exception as error:
-        raise ApiError(
-            503,
-            "store_unreachable",
-            f"registry database unreachable: {error}",
-            headers={"Retry-After": "1"},
-        ) from None
+        raise StoreUnavailable(f"registry database: {error}") from None
     if not registry.bundles_dir.is_dir():
-        raise ApiError(503, "store_unreachable", "bundle store directory missing")
+        raise StoreUnavailable("the bundle store directory is missing")
     return {"status": "ready"}
 
 
