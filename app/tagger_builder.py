@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from nuner.app.jobs.states import JobStage
 from nuner.app.registry import Registry, TaggerVersion
 from nuner.core.bundle import check_name
 from nuner.core.types import Example
@@ -18,8 +19,6 @@ from nuner.export.bundle_writer import write_bundle
 from nuner.export.verify import Tolerances
 from nuner.training.checkpoint import load_fast_tokenizer, save_checkpoint
 from nuner.training.finetune import FinetuneConfig, finetune
-
-Stage = str  # "exporting" | "publishing"
 
 BUILD_PREFIX = ".build-"
 
@@ -37,7 +36,7 @@ def build_and_publish(
     on_epoch: Callable[[dict], None] | None = None,
     show_progress: bool = True,
     optional_variants: Sequence[str] = (),
-    on_stage: Callable[[Stage], None] | None = None,
+    on_stage: Callable[[JobStage], None] | None = None,
     build_prefix: str = BUILD_PREFIX,
 ) -> TaggerVersion:
     """``on_epoch`` and ``on_stage`` may raise to abandon the build (cancel):
@@ -49,7 +48,7 @@ def build_and_publish(
     result = finetune(
         backbone, train, config, dev=dev, on_epoch=on_epoch, show_progress=show_progress
     )
-    notify("exporting")
+    notify(JobStage.exporting)
     version = registry.next_version(name)
     work = Path(tempfile.mkdtemp(prefix=build_prefix, dir=registry.bundles_dir))
     try:
@@ -69,7 +68,7 @@ def build_and_publish(
             licences,
             optional_variants=optional_variants,
         )
-        notify("publishing")
+        notify(JobStage.publishing)
         return registry.publish(bundle)
     finally:
         shutil.rmtree(work, ignore_errors=True)

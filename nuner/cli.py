@@ -14,6 +14,7 @@ from nuner import __version__
 from nuner.core.backbones import resolve_backbone
 from nuner.core.datasets import read_examples, write_conll, write_jsonl
 from nuner.core.errors import NunerError
+from nuner.core.hyperparameters import DEFAULTS, FinetuneConfig
 from nuner.core.settings import get_settings
 
 app = typer.Typer(
@@ -51,9 +52,7 @@ def _finetune_config(
     epochs: int,
     batch_size: int,
     **extra: object,
-):  # -> training.finetune.FinetuneConfig (imported lazily: torch)
-    from nuner.training.finetune import FinetuneConfig
-
+) -> FinetuneConfig:
     return FinetuneConfig(
         head=head,
         features=features,
@@ -127,14 +126,14 @@ def finetune(
     out: Annotated[Path, typer.Option(help="Checkpoint directory to write.")],
     dev: Annotated[Path | None, typer.Option(help="Dev examples: early stopping.")] = None,
     backbone: Backbone = None,
-    head: Head = "linear",
-    features: Features = "last",
-    freeze_encoder: FreezeEncoder = False,
-    lr: LearningRate = 2e-4,
-    epochs: Epochs = 30,
-    batch_size: BatchSize = 8,
-    max_length: MaxLength = 256,
-    seed: int = 0,
+    head: Head = DEFAULTS.head,
+    features: Features = DEFAULTS.features,
+    freeze_encoder: FreezeEncoder = DEFAULTS.freeze_encoder,
+    lr: LearningRate = DEFAULTS.learning_rate,
+    epochs: Epochs = DEFAULTS.epochs,
+    batch_size: BatchSize = DEFAULTS.batch_size,
+    max_length: MaxLength = DEFAULTS.max_length,
+    seed: int = DEFAULTS.seed,
     threads: Threads = None,
 ) -> None:
     """Fine-tune a token tagger and write a checkpoint (safetensors) for export."""
@@ -171,12 +170,12 @@ def evaluate(
     split: Annotated[str, typer.Option(help="Split to score: test | dev.")] = "test",
     max_eval: Annotated[int | None, typer.Option(help="Score only the first N.")] = None,
     backbone: Backbone = None,
-    head: Head = "linear",
-    features: Features = "last",
-    freeze_encoder: FreezeEncoder = False,
-    lr: LearningRate = 2e-4,
-    epochs: Epochs = 30,
-    batch_size: BatchSize = 8,
+    head: Head = DEFAULTS.head,
+    features: Features = DEFAULTS.features,
+    freeze_encoder: FreezeEncoder = DEFAULTS.freeze_encoder,
+    lr: LearningRate = DEFAULTS.learning_rate,
+    epochs: Epochs = DEFAULTS.epochs,
+    batch_size: BatchSize = DEFAULTS.batch_size,
     threads: Threads = None,
 ) -> None:
     """Entity-level P/R/F1: of a checkpoint, or of the few-shot protocol (k~2k x seeds)."""
@@ -480,9 +479,9 @@ def create_tagger(
     train: Annotated[Path, typer.Option(help="Training examples (.jsonl or CoNLL).")],
     dev: Annotated[Path | None, typer.Option(help="Dev examples: early stopping.")] = None,
     backbone: Backbone = None,
-    lr: LearningRate = 2e-4,
-    epochs: Epochs = 30,
-    batch_size: BatchSize = 8,
+    lr: LearningRate = DEFAULTS.learning_rate,
+    epochs: Epochs = DEFAULTS.epochs,
+    batch_size: BatchSize = DEFAULTS.batch_size,
     max_f1_drop: MaxF1Drop = 0.5,
     max_disagreement: MaxDisagreement = 0.01,
     licence: Licences = None,
@@ -495,7 +494,9 @@ def create_tagger(
     from nuner.export.verify import Tolerances
 
     registry = Registry.from_settings(get_settings())
-    config = _finetune_config("linear", "last", False, lr, epochs, batch_size)
+    config = _finetune_config(
+        DEFAULTS.head, DEFAULTS.features, DEFAULTS.freeze_encoder, lr, epochs, batch_size
+    )
     version = build_and_publish(
         registry,
         name,

@@ -1,4 +1,8 @@
-"""Fine-tune a token tagger on labelled examples (the ``nuner finetune`` entry point)."""
+"""Fine-tune a token tagger on labelled examples (the ``nuner finetune`` entry point).
+
+Its hyper-parameters, ``FinetuneConfig``, live in ``nuner.core.hyperparameters``
+(imported here too), where the CLI and the job API read the same defaults.
+"""
 
 from __future__ import annotations
 
@@ -11,50 +15,24 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from nuner.core.alignment import AlignmentReport, MisalignedPolicy
-from nuner.core.decoding import Aggregation
+from nuner.core.alignment import AlignmentReport
+from nuner.core.hyperparameters import FinetuneConfig
 from nuner.core.labels import LabelSet
 from nuner.core.types import Example
 from nuner.training.checkpoint import load_fast_tokenizer, text_encoder_for
 from nuner.training.data import build_windows, shuffled_batches
 from nuner.training.frozen import encode_windows, head_losses
 from nuner.training.metrics import EntityReport
-from nuner.training.model import FeatureKind, HeadKind, NunerTagger
+from nuner.training.model import NunerTagger
 from nuner.training.predict import evaluate_pipeline, torch_pipeline
 
 logger = logging.getLogger(__name__)
-
-
-class FinetuneConfig(BaseModel):
-    """Hyper-parameters; defaults chosen on dev data (docs/fewshot.md)."""
-
-    head: HeadKind = "linear"
-    features: FeatureKind = "last"
-    freeze_encoder: bool = Field(
-        default=False, description="Train only the head, on features computed once."
-    )
-    learning_rate: float = Field(default=2e-4, gt=0, le=1e-1)
-    head_learning_rate: float | None = Field(default=None, gt=0, le=1.0)
-    epochs: int = Field(default=30, ge=1, le=1000)
-    batch_size: int = Field(default=8, ge=1, le=1024)
-    weight_decay: float = Field(default=0.01, ge=0)
-    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
-    classifier_dropout: float = Field(default=0.1, ge=0, lt=1)
-    max_length: int = Field(default=256, ge=16, le=8192)
-    stride: int = Field(default=32, ge=0)
-    misaligned: MisalignedPolicy = "expand"
-    aggregation: Aggregation = "average"
-    patience: int = Field(default=5, ge=1, description="Epochs without dev gain before stopping.")
-    seed: int = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
 @dataclass

@@ -13,17 +13,13 @@ NuNER's "two-emb trick": the last layer concatenated with a middle one
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import TokenClassifierOutput
 
+from nuner.core.hyperparameters import FeatureKind, HeadKind
 from nuner.core.labels import IGNORE_INDEX
-
-HeadKind = Literal["linear", "mlp"]
-FeatureKind = Literal["last", "two_emb"]
 
 
 class NunerTaggerConfig(PretrainedConfig):

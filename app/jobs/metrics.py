@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from nuner.app.jobs.models import JobState
+from nuner.app.jobs.states import LIVE_WORKER_STATES, JobState
 from nuner.app.jobs.store import JobStore
 
 
@@ -30,8 +30,8 @@ class JobCollector(Collector):
             "nuner_finetune_workers", "Live fine-tune workers by state.", labels=["state"]
         )
         live = [w.state for w in self.store.live_workers(self.stale_seconds)]
-        for state in ("starting", "idle", "busy"):
-            workers.add_metric([state], live.count(state))
+        for state in LIVE_WORKER_STATES:
+            workers.add_metric([state.value], live.count(state.value))
         yield workers
         restarts = self.restarts()
         if restarts is not None:

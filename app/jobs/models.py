@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 
 from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nuner.app.db import Base, UtcDateTime
-
-
-class JobState(str, Enum):
-    queued = "queued"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    cancelled = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        return self in (JobState.succeeded, JobState.failed, JobState.cancelled)
 
 
 class JobRow(Base):
@@ -69,7 +56,7 @@ class WorkerRow(Base):
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     mode: Mapped[str] = mapped_column(String(32))
     device: Mapped[str] = mapped_column(String(128))
-    state: Mapped[str] = mapped_column(String(16))  # starting | idle | busy | stopped
+    state: Mapped[str] = mapped_column(String(16))  # a WorkerState
     job_id: Mapped[str | None] = mapped_column(String(40))
     started_at: Mapped[datetime] = mapped_column(UtcDateTime)
     heartbeat_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

@@ -13,8 +13,9 @@ import time
 from collections.abc import Callable
 
 from nuner.app.jobs.builds import build_prefix, discard_builds
-from nuner.app.jobs.models import JobRow, JobState
+from nuner.app.jobs.models import JobRow
 from nuner.app.jobs.schemas import ExampleIn, FinetuneRequest
+from nuner.app.jobs.states import JobStage, JobState
 from nuner.app.jobs.store import JobStore
 from nuner.app.registry import Registry
 from nuner.core.settings import Settings
@@ -114,7 +115,7 @@ class JobRunner:
         )
         config = FinetuneConfig(**hyper.model_dump(), device="auto")
         device = pick_device(config.device).type
-        self.store.heartbeat(job.id, stage="training")
+        self.store.heartbeat(job.id, stage=JobStage.training.value)
         self.store.add_event(
             job.id,
             f"training on {device}: {len(train)} examples, {len(dev or [])} dev",
@@ -147,11 +148,11 @@ class JobRunner:
         self.store.add_event(job_id, f"epoch {record['epoch']}/{epochs}: {summary}", data=record)
         self._check(job_id)
 
-    def _on_stage(self, job_id: str, stage: str) -> None:
+    def _on_stage(self, job_id: str, stage: JobStage) -> None:
         self._check(job_id)
-        progress = {"exporting": TRAINING_SHARE, "publishing": 0.97}[stage]
-        self.store.heartbeat(job_id, stage=stage, progress=progress)
-        self.store.add_event(job_id, stage)
+        progress = {JobStage.exporting: TRAINING_SHARE, JobStage.publishing: 0.97}[stage]
+        self.store.heartbeat(job_id, stage=stage.value, progress=progress)
+        self.store.add_event(job_id, stage.value)
 
     def _check(self, job_id: str) -> None:
         if self.store.cancel_requested(job_id):

@@ -8,7 +8,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 from nuner.app.jobs.models import JobRow
+from nuner.app.jobs.states import JobStage, JobState, WorkerState
 from nuner.core.bundle import BundleError, check_name
+from nuner.core.hyperparameters import DEFAULTS, FeatureKind, HeadKind
 
 
 class SpanIn(BaseModel):
@@ -25,18 +27,19 @@ class ExampleIn(BaseModel):
 
 
 class Hyperparameters(BaseModel):
-    """Allowed ranges; defaults are those chosen on dev data (docs/fewshot.md)."""
+    """What a job may set, in the ranges the API allows (narrower than the
+    trainer's); the defaults are the trainer's own (nuner.core.hyperparameters)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)  # `"seed": false` is not 0
 
-    epochs: int = Field(default=30, ge=1, le=100)
-    learning_rate: float = Field(default=2e-4, ge=1e-6, le=1e-2)
-    batch_size: int = Field(default=8, ge=1, le=64)
-    head: Literal["linear", "mlp"] = "linear"
-    features: Literal["last", "two_emb"] = "last"
-    freeze_encoder: bool = False
-    max_length: int = Field(default=256, ge=32, le=512)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    epochs: int = Field(default=DEFAULTS.epochs, ge=1, le=100)
+    learning_rate: float = Field(default=DEFAULTS.learning_rate, ge=1e-6, le=1e-2)
+    batch_size: int = Field(default=DEFAULTS.batch_size, ge=1, le=64)
+    head: HeadKind = DEFAULTS.head
+    features: FeatureKind = DEFAULTS.features
+    freeze_encoder: bool = DEFAULTS.freeze_encoder
+    max_length: int = Field(default=DEFAULTS.max_length, ge=32, le=512)
+    seed: int = Field(default=DEFAULTS.seed, ge=0, le=2**31 - 1)
 
 
 EXAMPLE_REQUEST = {
@@ -106,8 +109,8 @@ class JobOut(BaseModel):
     id: str
     object: Literal["finetune.job"] = "finetune.job"
     tagger: str
-    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
-    stage: str = Field(description="starting, training, exporting, publishing, or the state.")
+    state: JobState
+    stage: JobStage = Field(description="starting, training, exporting, publishing, or the state.")
     progress: float = Field(description="0 to 1.")
     created_at: datetime
     started_at: datetime | None
@@ -174,7 +177,9 @@ class WorkerOut(BaseModel):
     name: str = Field(description="host:pid")
     mode: str = Field(description="embedded (polling) or procrastinate")
     device: str
-    state: Literal["starting", "idle", "busy"]
+    state: WorkerState = Field(
+        description="starting, idle or busy (stopped workers are not listed)."
+    )
     job_id: str | None
     started_at: datetime
     heartbeat_at: datetime

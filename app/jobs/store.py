@@ -15,7 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from nuner.app.db import outlasting_outages
-from nuner.app.jobs.models import JobEventRow, JobRow, JobState, WorkerRow
+from nuner.app.jobs.models import JobEventRow, JobRow, WorkerRow
+from nuner.app.jobs.states import JobStage, JobState, WorkerState
 from nuner.core.errors import Conflict, NotFound
 
 
@@ -57,7 +58,7 @@ class JobStore:
             id=f"ftjob-{uuid.uuid4().hex[:24]}",
             tagger=tagger,
             state=JobState.queued.value,
-            stage="queued",
+            stage=JobStage.queued.value,
             progress=0.0,
             request=request,
             summary=summary,
@@ -159,7 +160,7 @@ class JobStore:
             job_id,
             JobState.queued,
             state=JobState.cancelled.value,
-            stage="cancelled",
+            stage=JobStage.cancelled.value,
             finished_at=now,
         ):
             self.add_event(job_id, "job cancelled before it started")
@@ -184,7 +185,7 @@ class JobStore:
                 candidate,
                 JobState.queued,
                 state=JobState.running.value,
-                stage="starting",
+                stage=JobStage.starting.value,
                 started_at=now,
                 heartbeat_at=now,
                 worker=worker,
@@ -250,7 +251,7 @@ class JobStore:
             job_id,
             JobState.running,
             state=JobState.queued.value,
-            stage="queued",
+            stage=JobStage.queued.value,
             progress=0.0,
             worker=None,
             attempts=JobRow.attempts - (1 if refund_attempt else 0),
@@ -296,7 +297,7 @@ class JobStore:
         since = utcnow() - timedelta(seconds=within_seconds)
         query = (
             select(WorkerRow)
-            .where(WorkerRow.heartbeat_at >= since, WorkerRow.state != "stopped")
+            .where(WorkerRow.heartbeat_at >= since, WorkerRow.state != WorkerState.stopped.value)
             .order_by(WorkerRow.name)
         )
         with self.sessions() as session:

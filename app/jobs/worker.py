@@ -22,6 +22,7 @@ from nuner.app.jobs.builds import sweep_builds
 from nuner.app.jobs.models import JobRow
 from nuner.app.jobs.queue import QUEUE_NAME, JobQueue, make_queue, procrastinate_app
 from nuner.app.jobs.runner import JobRunner
+from nuner.app.jobs.states import WorkerState
 from nuner.app.jobs.store import JobStore
 from nuner.app.registry import Registry
 from nuner.core.settings import Settings
@@ -96,7 +97,7 @@ class Worker:
         )
         self.is_orphan = orphan_check(settings.job_stale_seconds)
         self.device = "unknown"
-        self.state: tuple[str, str | None] = ("starting", None)
+        self.state: tuple[WorkerState, str | None] = (WorkerState.starting, None)
 
     def recover(self) -> list[str]:
         """Retry or fail the jobs of dead workers and remove what their builds left."""
@@ -112,18 +113,18 @@ class Worker:
         if job is None:
             return False
         logger.info("running %s for tagger %s", job.id, job.tagger)
-        self._announce("busy", job.id)
+        self._announce(WorkerState.busy, job.id)
         try:
             self.runner.run(job)
         finally:
-            self._announce("idle")
+            self._announce(WorkerState.idle)
         return True
 
     def serve(self) -> None:
         self._install_signal_handlers()
-        self._announce("starting")
+        self._announce(WorkerState.starting)
         self.device = warm_up()
-        self._announce("idle")
+        self._announce(WorkerState.idle)
         self._touch_heartbeat_file()
         threading.Thread(target=self._beat, daemon=True).start()
         if self.parent_pid is not None:
@@ -135,13 +136,15 @@ class Worker:
             else:
                 self._serve_polling()
         finally:
-            self._announce("stopped")
+            self._announce(WorkerState.stopped)
             self.queue.close()
         logger.info("fine-tune worker %s stopped", self.name)
 
-    def _announce(self, state: str, job_id: str | None = None) -> None:
+    def _announce(self, state: WorkerState, job_id: str | None = None) -> None:
         self.state = (state, job_id)
-        self.store.worker_seen(self.name, state, job_id, mode=self._mode(), device=self.device)
+        self.store.worker_seen(
+            self.name, state.value, job_id, mode=self._mode(), device=self.device
+        )
 
     def _beat(self) -> None:
         while not self.stopping.wait(self.settings.job_stale_seconds / 4):

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from nuner.app.db import make_engine
-from nuner.app.jobs.models import JobState
+from nuner.app.jobs.states import JobState
 from nuner.app.jobs.store import IdempotencyConflict, JobFinished, JobNotFound, JobStore
 from nuner.app.jobs.worker import orphan_check
 from nuner.app.schema import upgrade

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Header, Query, Response
 from nuner.app.api.deps import JobQueueDep, JobStoreDep, ReaderDep, SettingsDep, WriterDep
 from nuner.app.auth import Principal
 from nuner.app.errors import ApiError
-from nuner.app.jobs.models import JobRow, JobState
+from nuner.app.jobs.models import JobRow
 from nuner.app.jobs.schemas import (
     EventListOut,
     EventOut,
@@ -23,6 +23,7 @@ from nuner.app.jobs.schemas import (
     WorkerListOut,
     WorkerOut,
 )
+from nuner.app.jobs.states import JobState
 from nuner.app.jobs.store import JobNotFound, JobStore
 from nuner.app.jobs.validation import find_problems
 from nuner.app.schemas import ErrorEnvelope

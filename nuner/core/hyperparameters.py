@@ -1,0 +1,45 @@
+"""Fine-tune hyper-parameters and their defaults: the one source that the
+trainer (``nuner.training.finetune``), the CLI options and the /v1/finetune
+schema (``nuner.app.jobs.schemas``, with narrower ranges for the API) all read.
+Torch-free, so the serving image validates job requests without training code.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from nuner.core.alignment import MisalignedPolicy
+from nuner.core.decoding import Aggregation
+
+HeadKind = Literal["linear", "mlp"]
+FeatureKind = Literal["last", "two_emb"]
+Device = Literal["auto", "cpu", "cuda"]
+
+
+class FinetuneConfig(BaseModel):
+    """Hyper-parameters; defaults chosen on dev data (docs/fewshot.md)."""
+
+    head: HeadKind = "linear"
+    features: FeatureKind = "last"
+    freeze_encoder: bool = Field(
+        default=False, description="Train only the head, on features computed once."
+    )
+    learning_rate: float = Field(default=2e-4, gt=0, le=1e-1)
+    head_learning_rate: float | None = Field(default=None, gt=0, le=1.0)
+    epochs: int = Field(default=30, ge=1, le=1000)
+    batch_size: int = Field(default=8, ge=1, le=1024)
+    weight_decay: float = Field(default=0.01, ge=0)
+    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
+    classifier_dropout: float = Field(default=0.1, ge=0, lt=1)
+    max_length: int = Field(default=256, ge=16, le=8192)
+    stride: int = Field(default=32, ge=0)
+    misaligned: MisalignedPolicy = "expand"
+    aggregation: Aggregation = "average"
+    patience: int = Field(default=5, ge=1, description="Epochs without dev gain before stopping.")
+    seed: int = 0
+    device: Device = "auto"
+
+
+DEFAULTS = FinetuneConfig()
