@@ -23,7 +23,7 @@ from nuner.app.middleware import BodySizeLimit, RequestContext
 from nuner.app.registry import Registry
 from nuner.app.resolver import AliasResolver
 from nuner.app.runtime import Batcher, TaggerCache
-from nuner.core.settings import Settings, get_settings
+from nuner.app.settings import Settings, get_settings
 
 logger = logging.getLogger("nuner.app")
 

@@ -21,9 +21,9 @@ from sqlalchemy.orm import sessionmaker
 from nuner.app.db import make_engine
 from nuner.app.models import AliasRow, VersionRow
 from nuner.app.schema import prepare_schema
+from nuner.app.settings import Settings
 from nuner.core.bundle import verify_bundle
 from nuner.core.errors import Conflict, NotFound
-from nuner.core.settings import Settings
 
 logger = logging.getLogger("nuner.registry")
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 from nuner.app.metrics import ServiceMetrics
 from nuner.app.registry import TaggerVersion
+from nuner.app.settings import Settings
 from nuner.core.errors import Unavailable
 from nuner.core.onnx_tagger import OnnxTagger
-from nuner.core.settings import Settings
 from nuner.core.types import Entity
 
 
@@ -217,7 +217,7 @@ class Batcher:
 
         try:
             results, tokens = await asyncio.get_running_loop().run_in_executor(
-                self.executor, tagger.pipeline.tag, texts
+                self.executor, tagger.tag, texts
             )
         except Exception as error:  # deliver the failure to every waiting request
             for request in batch:

@@ -11,11 +11,11 @@ from typing import Annotated
 import typer
 
 from nuner import __version__
+from nuner.app.settings import get_settings
 from nuner.core.backbones import resolve_backbone
 from nuner.core.datasets import read_examples, write_conll, write_jsonl
 from nuner.core.errors import NunerError
 from nuner.core.hyperparameters import DEFAULTS, FinetuneConfig
-from nuner.core.settings import get_settings
 
 app = typer.Typer(
     help="NuNER Service: few-shot entity taggers from contrastively pre-trained encoders.",
@@ -78,7 +78,12 @@ def _backbone(name: str | None) -> str:
 @app.command()
 def info() -> None:
     """Show version, settings and the resolved default backbone."""
-    settings = get_settings()
+    from nuner.training.annotate.settings import AnnotateSettings
+
+    settings = {
+        **get_settings().model_dump(mode="json"),
+        **AnnotateSettings().model_dump(mode="json"),
+    }
     try:
         backbone = _backbone(None)
     except ValueError as error:
@@ -87,7 +92,7 @@ def info() -> None:
         json.dumps(
             {
                 "version": __version__,
-                "settings": settings.model_dump(mode="json"),
+                "settings": dict(sorted(settings.items())),
                 "default_backbone": backbone,
             },
             indent=2,
@@ -328,6 +333,7 @@ def annotate(
     import os
 
     from nuner.training.annotate.pipeline import concept_stats
+    from nuner.training.annotate.settings import AnnotateSettings
     from nuner.training.annotate.signals import Interrupted, run_interruptibly
 
     if stats is not None:
@@ -338,7 +344,7 @@ def annotate(
     from nuner.training.annotate.client import ChatClient, ClientSettings
     from nuner.training.annotate.pipeline import Pricing, annotate_corpus
 
-    settings = get_settings()
+    settings = AnnotateSettings()
     client = ChatClient(
         ClientSettings(
             base_url=base_url or settings.annotate_base_url,

@@ -21,7 +21,7 @@ from nuner.app.metrics import ServiceMetrics
 from nuner.app.registry import Registry
 from nuner.app.resolver import AliasResolver
 from nuner.app.runtime import Batcher, TaggerCache
-from nuner.core.settings import Settings
+from nuner.app.settings import Settings
 
 
 def _state(request: Request):

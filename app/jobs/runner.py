@@ -18,7 +18,7 @@ from nuner.app.jobs.schemas import ExampleIn, FinetuneRequest
 from nuner.app.jobs.states import JobStage, JobState
 from nuner.app.jobs.store import JobStore
 from nuner.app.registry import Registry
-from nuner.core.settings import Settings
+from nuner.app.settings import Settings
 from nuner.core.types import Example, Span
 
 logger = logging.getLogger("nuner.jobs")

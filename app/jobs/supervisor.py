@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 
-from nuner.core.settings import Settings
+from nuner.app.settings import Settings
 
 logger = logging.getLogger("nuner.jobs")
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from nuner.app.jobs.schemas import ExampleIn, FinetuneRequest
-from nuner.core.settings import Settings
+from nuner.app.settings import Settings
 
 MAX_REPORTED = 50
 

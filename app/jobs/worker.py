@@ -25,7 +25,7 @@ from nuner.app.jobs.runner import JobRunner
 from nuner.app.jobs.states import WorkerState
 from nuner.app.jobs.store import JobStore
 from nuner.app.registry import Registry
-from nuner.core.settings import Settings
+from nuner.app.settings import Settings
 
 logger = logging.getLogger("nuner.jobs")
 
@@ -245,7 +245,7 @@ def run_worker(settings: Settings, threads: int | None, parent_pid: int | None) 
 
 def main(argv: list[str] | None = None) -> None:
     """The worker's own entry point: what the API's supervisor starts."""
-    from nuner.core.settings import get_settings
+    from nuner.app.settings import get_settings
 
     parser = argparse.ArgumentParser(prog="nuner-worker", description=__doc__)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch.")

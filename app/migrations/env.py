@@ -25,7 +25,7 @@ if connection is not None:
     run_migrations(connection)
 else:
     from nuner.app.db import make_engine
-    from nuner.core.settings import get_settings
+    from nuner.app.settings import get_settings
 
     with make_engine(get_settings().resolved_database_url).begin() as connection:
         run_migrations(connection)

@@ -19,7 +19,6 @@ import json
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -28,7 +27,6 @@ from nuner.core.errors import Unavailable
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 TOKENIZER = "tokenizer.json"
-Variant = Literal["fp32", "int8", "fp16"]
 VARIANT_FILES: dict[str, str] = {
     "fp32": "model.onnx",
     "int8": "model.int8.onnx",

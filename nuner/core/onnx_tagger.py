@@ -132,9 +132,9 @@ class OnnxTagger:
         path = self.directory / VARIANT_FILES[chosen]
         return open_session(path, CPU, threads, self.spinning), CPU, chosen
 
-    @property
-    def labels(self) -> list[str]:
-        return self.manifest.labels
-
     def __call__(self, texts: Sequence[str], threshold: float = 0.0) -> list[list[Entity]]:
         return self.pipeline(texts, threshold)
+
+    def tag(self, texts: Sequence[str], threshold: float = 0.0) -> tuple[list[list[Entity]], int]:
+        """Entities per text and the sub-word tokens read; safe to call concurrently."""
+        return self.pipeline.tag(texts, threshold)

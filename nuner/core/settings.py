@@ -1,13 +1,17 @@
 """Settings from ``NUNER_*`` environment variables, a ``.env`` file, secret files
 (``NUNER_SECRETS_DIR``, one file per setting) and an optional TOML config file
-(``NUNER_CONFIG_FILE``), in that order of precedence."""
+(``NUNER_CONFIG_FILE``), in that order of precedence.
+
+Each layer owns the settings it reads, as a subclass of ``NunerSettings``
+(which holds the few every layer shares): ``nuner.app.settings.Settings`` for
+the service, its store and its jobs; ``nuner.training.annotate.settings`` for
+``nuner annotate``. The ``NUNER_*`` names are the fields' names.
+"""
 
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import (
@@ -19,19 +23,14 @@ from pydantic_settings import (
 )
 
 
-class Settings(BaseSettings):
+class NunerSettings(BaseSettings):
+    """What every layer reads: where the data lives, which backbone, how many threads."""
+
     model_config = SettingsConfigDict(env_prefix="NUNER_", env_file=".env", extra="ignore")
 
     # --- storage -------------------------------------------------------------
     home: Path = Field(
         default=Path("~/.nuner"), description="Root for bundles and metadata (embedded default)."
-    )
-    database_url: str | None = Field(
-        default=None,
-        description="SQLAlchemy URL of the registry; default sqlite:///{home}/nuner.db.",
-    )
-    bundles_dir: Path | None = Field(
-        default=None, description="Where published bundles live; default {home}/bundles."
     )
     # --- models --------------------------------------------------------------
     backbone: str = Field(
@@ -44,123 +43,6 @@ class Settings(BaseSettings):
     )
     num_threads: int | None = Field(
         default=None, description="CPU threads for torch / ONNX (the server's, all workers)."
-    )
-    datasets_dir: Path = Field(
-        default=Path("../shared/datasets"), description="Where the shared NER datasets live."
-    )
-    # --- serving -------------------------------------------------------------
-    host: str = Field(default="127.0.0.1", description="Address `nuner serve` binds.")
-    port: int = Field(default=8080, description="Port `nuner serve` binds.")
-    workers: int = Field(
-        default=1,
-        ge=1,
-        description="Server processes of `nuner serve`, each with its own batcher and "
-        "loaded taggers; on CPU one per core serves more (docs/serve.md). On Kubernetes "
-        "keep 1 and scale replicas.",
-    )
-    device: Literal["auto", "cpu", "cuda"] = Field(
-        default="auto", description="Inference device; CUDA only when a session really runs on it."
-    )
-    variant: Literal["auto", "fp32", "int8", "fp16"] = Field(
-        default="auto", description="Bundle variant: auto = int8 on CPU, fp16 on CUDA, if present."
-    )
-    ort_spinning: bool = Field(
-        default=False, description="Let ONNX Runtime threads busy-wait between batches."
-    )
-    loaded_taggers: int = Field(default=4, ge=1, description="LRU size of loaded bundles.")
-    warmup_taggers: list[str] = Field(
-        default_factory=list, description="Taggers loaded before /readyz turns ready."
-    )
-    max_text_chars: int = Field(default=100_000, ge=1, description="Longest text accepted.")
-    max_batch_texts: int = Field(default=256, ge=1, description="Most texts in one request.")
-    max_body_bytes: int = Field(default=4_000_000, ge=1024, description="Largest request body.")
-    batch_max_tokens: int = Field(
-        default=8192, ge=64, description="Token budget of one inference batch (padded)."
-    )
-    batch_max_wait_ms: float = Field(
-        default=5.0, ge=0, description="How long the batcher waits to fill a batch."
-    )
-    inference_streams: int = Field(
-        default=2,
-        ge=1,
-        description="Batches run at once per worker, each on its own thread; ONNX "
-        "threads per batch = num_threads (default: the cores) / (streams x workers).",
-    )
-    queue_max_texts: int = Field(
-        default=2048, ge=1, description="Pending texts before the service answers 503."
-    )
-    alias_cache_seconds: float = Field(
-        default=1.0, ge=0, description="How long an alias lookup is reused before re-reading."
-    )
-    # --- LLM annotation (nuner annotate) ---------------------------------------
-    annotate_base_url: str = Field(
-        default="http://127.0.0.1:8000/v1",
-        description="OpenAI-compatible endpoint (OpenAI, vLLM, llama.cpp, Ollama, TGI).",
-    )
-    annotate_model: str = Field(default="gpt-3.5-turbo", description="Model name sent.")
-    annotate_api_key_env: str = Field(
-        default="OPENAI_API_KEY",
-        description="Environment variable holding the API key (the key is never logged).",
-    )
-    annotate_temperature: float = Field(default=0.0, ge=0, le=2)
-    annotate_max_tokens: int = Field(default=512, ge=1)
-    annotate_concurrency: int = Field(default=8, ge=1, description="Requests in flight.")
-    annotate_timeout_s: float = Field(default=60.0, gt=0, description="Per request.")
-    annotate_max_retries: int = Field(default=6, ge=0)
-    annotate_price_input_per_mtok: float | None = Field(
-        default=None, ge=0, description="USD per million prompt tokens, for the cost estimate."
-    )
-    annotate_price_output_per_mtok: float | None = Field(
-        default=None, ge=0, description="USD per million completion tokens."
-    )
-    # --- access ----------------------------------------------------------------
-    api_keys: list[dict] = Field(
-        default_factory=list,
-        description='API keys as JSON: [{"name", "sha256", "scope": "read"|"write", '
-        '"namespace"}]; none = no authentication (embedded default).',
-    )
-    # --- fine-tune jobs ------------------------------------------------------
-    embedded_worker: bool = Field(
-        default=True,
-        description="Run a fine-tune worker process beside the API; turn off where "
-        "`nuner worker` runs elsewhere (scale-out).",
-    )
-    finetune_max_examples: int = Field(default=5000, ge=1, description="Most examples a job takes.")
-    finetune_max_chars: int = Field(
-        default=2_000_000, ge=1, description="Most characters of text (train + dev) a job takes."
-    )
-    finetune_min_examples_per_label: int = Field(
-        default=2, ge=1, description="Fewest training examples that must mention each label."
-    )
-    finetune_max_label_chars: int = Field(default=64, ge=1, description="Longest label name.")
-    finetune_holdout_min_examples: int = Field(
-        default=50,
-        ge=2,
-        description="Without a dev set, hold one out (for early stopping) from this many "
-        "training examples on.",
-    )
-    finetune_holdout_fraction: float = Field(
-        default=0.2, gt=0, lt=1, description="Share of training examples held out as dev."
-    )
-    finetune_variants: list[Literal["int8", "fp16"]] = Field(
-        default_factory=lambda: ["int8"],
-        description="Variants exported beside fp32; one that fails verification is left out.",
-    )
-    job_max_attempts: int = Field(
-        default=2, ge=1, description="Runs of a job whose worker died before it is failed."
-    )
-    job_stale_seconds: float = Field(
-        default=120,
-        ge=5,
-        description="A running job without a worker heartbeat this long is taken as orphaned.",
-    )
-    worker_heartbeat_file: Path | None = Field(
-        default=None,
-        description="Touched after each successful worker heartbeat (a liveness probe reads "
-        "its age).",
-    )
-    worker_poll_seconds: float = Field(
-        default=0.5, gt=0, description="How often the embedded worker looks for queued jobs."
     )
 
     @classmethod
@@ -184,32 +66,3 @@ class Settings(BaseSettings):
     @property
     def home_dir(self) -> Path:
         return self.home.expanduser()
-
-    @property
-    def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.home_dir / 'nuner.db'}"
-
-    @property
-    def uses_postgres(self) -> bool:
-        """Scale-out mode: metadata in PostgreSQL, jobs through Procrastinate."""
-        return self.resolved_database_url.startswith("postgresql")
-
-    @property
-    def threads_per_stream(self) -> int | None:
-        """ONNX threads of each inference stream: the cores shared out over the
-        streams of every worker process, so that parallel batches do not
-        oversubscribe them (None: ONNX Runtime's default)."""
-        streams = self.inference_streams * self.workers
-        if streams == 1:
-            return self.num_threads
-        cores = self.num_threads or len(os.sched_getaffinity(0))
-        return max(1, cores // streams)
-
-    @property
-    def resolved_bundles_dir(self) -> Path:
-        return (self.bundles_dir or self.home_dir / "bundles").expanduser()
-
-
-@lru_cache
-def get_settings() -> Settings:
-    return Settings()

@@ -16,8 +16,8 @@ from sqlalchemy import create_engine, text
 from nuner.app.db import make_engine
 from nuner.app.main import create_app, lifespan
 from nuner.app.schema import upgrade
+from nuner.app.settings import Settings
 from nuner.core.datasets import example_to_dict, read_jsonl
-from nuner.core.settings import Settings
 from nuner.export.bundle_writer import write_bundle
 from nuner.export.verify import Tolerances
 from tests.conftest import dataset_path, train_tiny_checkpoint

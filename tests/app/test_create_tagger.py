@@ -5,10 +5,10 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from nuner.app.registry import Registry
+from nuner.app.settings import get_settings
 from nuner.cli import app
 from nuner.core.bundle import verify_bundle
 from nuner.core.datasets import read_jsonl, write_jsonl
-from nuner.core.settings import get_settings
 from nuner.training.sampling import sample_k_2k
 from tests.conftest import dataset_path
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from nuner.app.jobs.runner import describe_failure, split_dev
+from nuner.app.settings import Settings
 from nuner.core.backbones import BackboneError
-from nuner.core.settings import Settings
 from nuner.core.types import Example, Span
 
 SETTINGS = Settings(finetune_holdout_min_examples=10, finetune_holdout_fraction=0.2)

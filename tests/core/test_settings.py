@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nuner.core.settings import Settings
+from nuner.app.settings import Settings
 
 
 def test_sources_and_precedence(tmp_path, monkeypatch):
