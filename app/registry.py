@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +21,8 @@ from nuner.app.db import make_engine
 from nuner.app.models import AliasRow, VersionRow
 from nuner.app.schema import prepare_schema
 from nuner.app.settings import Settings
-from nuner.core.bundle import verify_bundle
+from nuner.core.atomic import atomic_directory, staging_leftovers
+from nuner.core.bundle import BundleError, check_name, read_manifest, verify_bundle
 from nuner.core.errors import Conflict, NotFound
 
 logger = logging.getLogger("nuner.registry")
@@ -123,24 +123,23 @@ class Registry:
 
     def publish(self, bundle: Path) -> TaggerVersion:
         """Copy a verified bundle into the store, record it, and point its alias at it."""
-        manifest = verify_bundle(bundle)
-        name, version = manifest.name, manifest.version
+        manifest = read_manifest(bundle)  # hashes are checked once, on the copy below
+        name = check_name("tagger name", manifest.name)
+        version = check_name("version", manifest.version)
         target = self.bundle_path(name, version)
         in_place = bundle.resolve() == target.resolve()  # written straight into the store
         with self.sessions() as session:
             if session.get(VersionRow, (name, version)) is not None:
                 raise VersionConflict(f"{name}@{version} is already published")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not in_place:
+        if in_place:
+            manifest = verify_bundle(target)
+        else:
             self._discard_unrecorded(target)
-            staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{version}.staging-"))
-            try:
+            with atomic_directory(target) as staging:
                 shutil.copytree(bundle, staging, dirs_exist_ok=True)
-                verify_bundle(staging)
-                staging.rename(target)
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
+                manifest = verify_bundle(staging)  # the hashes of what will be served, once
+                if (manifest.name, manifest.version) != (name, version):
+                    raise BundleError(f"{bundle} changed while it was being published")
         row = VersionRow(
             name=name,
             version=version,
@@ -158,7 +157,7 @@ class Registry:
         """A directory for a version with no row is what a publish killed between
         its copy and its insert left: never served (the row is the truth), and in
         the way of the retry, which holds the tagger's lock; remove it."""
-        leftovers = [*target.parent.glob(f".{target.name}.staging-*")]
+        leftovers = staging_leftovers(target)
         if target.exists():
             leftovers.append(target)
         for leftover in leftovers:

@@ -11,16 +11,15 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from nuner.app.jobs.builds import BUILD_PREFIX
 from nuner.app.jobs.states import JobStage
 from nuner.app.registry import Registry, TaggerVersion
 from nuner.core.bundle import check_name
 from nuner.core.types import Example
 from nuner.export.bundle_writer import write_bundle
 from nuner.export.verify import Tolerances
-from nuner.training.checkpoint import load_fast_tokenizer, save_checkpoint
+from nuner.training.checkpoint import TrainedTagger, load_fast_tokenizer
 from nuner.training.finetune import FinetuneConfig, finetune
-
-BUILD_PREFIX = ".build-"
 
 
 def build_and_publish(
@@ -52,13 +51,11 @@ def build_and_publish(
     version = registry.next_version(name)
     work = Path(tempfile.mkdtemp(prefix=build_prefix, dir=registry.bundles_dir))
     try:
-        checkpoint = work / "checkpoint"
         data = {"train_examples": len(train), "dev_examples": len(dev or [])}
         info = result.training_info(config, backbone, data)
-        save_checkpoint(checkpoint, result.model, load_fast_tokenizer(backbone), info)
         bundle = work / "bundle"
         write_bundle(
-            checkpoint,
+            TrainedTagger(result.model, load_fast_tokenizer(backbone), info),  # from memory
             bundle,
             name,
             version,

@@ -9,13 +9,11 @@ or a refusal leaves no directory that loads.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+from nuner.core.atomic import atomic_directory
 from nuner.core.bundle import (
     FORMAT_VERSION,
     MANIFEST,
@@ -33,7 +31,7 @@ from nuner.core.onnx_tagger import CPU, CUDA, cuda_offered, open_session, sessio
 from nuner.core.types import Example
 from nuner.export.convert import CONVERTERS, export_fp32
 from nuner.export.verify import Reference, Tolerances, VerificationReport, verify_variant
-from nuner.training.checkpoint import load_checkpoint, window_encoder
+from nuner.training.checkpoint import TrainedTagger, window_encoder
 from nuner.training.predict import torch_logits_fn
 
 
@@ -49,7 +47,7 @@ class ExportRefused(BundleError):
 
 
 def write_bundle(
-    checkpoint: str | Path,
+    tagger: str | Path | TrainedTagger,
     target: str | Path,
     name: str,
     version: str,
@@ -60,8 +58,10 @@ def write_bundle(
     threads: int | None = None,
     optional_variants: Sequence[str] = (),
 ) -> Manifest:
-    """``optional_variants`` that fail verification are left out (and recorded in
-    the manifest) instead of refusing the whole bundle; fp32 is never optional."""
+    """Export ``tagger`` (a checkpoint directory, or a tagger in memory) to a
+    verified bundle at ``target``. ``optional_variants`` that fail verification
+    are left out (and recorded in the manifest) instead of refusing the whole
+    bundle; fp32 is never optional."""
     check_name("tagger name", name)
     check_name("version", version)
     target = Path(target)
@@ -69,11 +69,11 @@ def write_bundle(
         raise BundleError(f"{target} already exists: bundles are immutable")
     if not verification_examples:
         raise BundleError("verification needs labelled example sentences")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging-"))
-    try:
-        manifest = _build(
-            Path(checkpoint),
+    if not isinstance(tagger, TrainedTagger):
+        tagger = TrainedTagger.load(tagger)
+    with atomic_directory(target) as staging:
+        return _build(
+            tagger,
             staging,
             name,
             version,
@@ -84,16 +84,10 @@ def write_bundle(
             threads,
             set(optional_variants) - {"fp32"},
         )
-        _fsync_tree(staging)
-        os.rename(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return manifest
 
 
 def _build(
-    checkpoint: Path,
+    tagger: TrainedTagger,
     staging: Path,
     name: str,
     version: str,
@@ -104,9 +98,9 @@ def _build(
     threads: int | None,
     optional: set[str],
 ) -> Manifest:
-    model, tokenizer, info = load_checkpoint(checkpoint)
+    model, info = tagger.model.to("cpu").eval(), tagger.info
     config = model.config
-    encoder = window_encoder(model, tokenizer)
+    encoder = window_encoder(model, tagger.tokenizer)
     label_set = LabelSet.from_tags(config.tags)
     aggregation = info.get("config", {}).get("aggregation", "average")
     reference = Reference.compute(
@@ -114,7 +108,7 @@ def _build(
         examples,
     )
 
-    shutil.copyfile(checkpoint / TOKENIZER, staging / TOKENIZER)
+    tagger.tokenizer.backend_tokenizer.save(str(staging / TOKENIZER))
     export_fp32(model, staging / VARIANT_FILES["fp32"])
     records: dict[str, VariantInfo] = {}
     dropped: dict[str, str] = {}
@@ -168,17 +162,6 @@ def _build(
 def _backbone_licences(info: dict) -> list[str]:
     """A bundle inherits the licences of the data its backbone was pre-trained on."""
     return list((info.get("backbone_pretraining") or {}).get("licences") or [])
-
-
-def _fsync_tree(directory: Path) -> None:
-    for path in directory.iterdir():
-        with path.open("rb") as handle:
-            os.fsync(handle.fileno())
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def manifest_summary(manifest: Manifest) -> str:

@@ -11,12 +11,12 @@ Layout (all plain files, weights as safetensors, nothing pickled)::
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+from nuner.core.atomic import atomic_directory
 from nuner.core.encoding import TextEncoder
 from nuner.core.errors import InvalidInput
 from nuner.core.labels import LabelSet
@@ -57,20 +57,12 @@ def save_checkpoint(
     tokenizer: PreTrainedTokenizerFast,
     training_info: dict,
 ) -> Path:
-    """Write into a temporary sibling, then rename: a crash leaves no half checkpoint."""
+    """Written whole or not at all (a crash leaves no half checkpoint)."""
     target = Path(directory)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
+    with atomic_directory(target, replace=True) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
         (staging / TRAINING_FILE).write_text(json.dumps(training_info, indent=2, default=str))
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target
 
 
@@ -87,3 +79,17 @@ def load_checkpoint(directory: str | Path) -> tuple[NunerTagger, PreTrainedToken
 
 def label_set_of(model: NunerTagger) -> LabelSet:
     return LabelSet.from_tags(model.config.tags)
+
+
+@dataclass(frozen=True)
+class TrainedTagger:
+    """A tagger in memory, as fine-tuning leaves it or a checkpoint loads: what
+    export reads, so a fresh model is exported without a save-and-reload."""
+
+    model: NunerTagger
+    tokenizer: PreTrainedTokenizerFast
+    info: dict
+
+    @classmethod
+    def load(cls, directory: str | Path) -> TrainedTagger:
+        return cls(*load_checkpoint(directory))

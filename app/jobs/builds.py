@@ -14,7 +14,8 @@ from pathlib import Path
 
 logger = logging.getLogger("nuner.jobs")
 
-PREFIX = ".build-job-"
+BUILD_PREFIX = ".build-"  # every build directory under the store (nuner.app.tagger_builder)
+PREFIX = f"{BUILD_PREFIX}job-"  # a fine-tune job's: then its id
 
 
 def build_prefix(job_id: str) -> str:

@@ -251,3 +251,20 @@ def test_an_optional_variant_that_fails_is_left_out(
     assert "token labels disagree" in manifest.training["refused_variants"]["int8"]
     assert verify_bundle(tmp_path / "out").variants.keys() == {"fp32"}
     assert not (tmp_path / "out" / "model.int8.onnx").exists()
+
+
+def test_a_tagger_in_memory_exports_like_its_checkpoint(checkpoint, bundle, tmp_path):
+    """What the fine-tune worker does now: export the model it just trained,
+    without saving and reloading a checkpoint first."""
+    from nuner.training.checkpoint import TrainedTagger
+
+    in_memory = TrainedTagger.load(checkpoint)
+    target = tmp_path / "from-memory"
+    sentences = read_jsonl(dataset_path("conll2003", "dev"))[:60]
+    write_bundle(in_memory, target, "conll-tiny", "1", sentences, tolerances=LOOSE)
+    texts = [e.text for e in sentences[:20]]
+    expected = [[e.to_dict() for e in row] for row in OnnxTagger(bundle, variant="fp32")(texts)]
+    got = [[e.to_dict() for e in row] for row in OnnxTagger(target, variant="fp32")(texts)]
+    assert got == expected
+    tokenizer = json.loads((target / "tokenizer.json").read_text())
+    assert tokenizer["model"] == json.loads((checkpoint / "tokenizer.json").read_text())["model"]
