@@ -20,7 +20,7 @@ def blocking_tagger(barrier: threading.Barrier) -> SimpleNamespace:
         barrier.wait()  # BrokenBarrierError unless the other batch runs meanwhile
         return [[] for _ in texts], len(texts)
 
-    return SimpleNamespace(pipeline=SimpleNamespace(tag=tag))
+    return SimpleNamespace(tag=tag)
 
 
 async def submit_two(settings, barrier: threading.Barrier) -> None:
