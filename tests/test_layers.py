@@ -4,9 +4,12 @@ never reach torch), and one import root."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
@@ -46,3 +49,48 @@ def test_no_sys_path_manipulation():
     ]
     offenders = [str(p) for p in sources if "sys.path" in p.read_text()]
     assert offenders == []
+
+
+TYPE_PROBE = """
+from nuner.app.schema import head_revision
+from nuner.export.bundle_writer import write_bundle
+from nuner.training.checkpoint import TrainedTagger
+
+reveal_type(head_revision)
+reveal_type(write_bundle)
+reveal_type(TrainedTagger)
+"""
+
+
+def test_a_type_checker_resolves_the_same_imports(tmp_path):
+    """mypy, run from the repository root as a developer would, follows the
+    links to app/, training/ and export/ (an unresolved import reveals Any)."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(TYPE_PROBE)
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--follow-imports=silent", "--ignore-missing-imports"]
+        + ["--cache-dir", str(tmp_path / "cache"), str(probe)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    revealed = [line for line in result.stdout.splitlines() if "Revealed type" in line]
+    assert len(revealed) == 3 and not any('"Any"' in line for line in revealed), result.stdout
+    assert "nuner.training.checkpoint.TrainedTagger" in revealed[2]
+    assert "nuner.core.bundle.Manifest" in revealed[1]
+
+
+@pytest.mark.parametrize("script", ["export", "fewshot", "finetune", "load", "pretrain", "serve"])
+def test_every_benchmark_runs_as_a_plain_script(script):
+    """`python bench/X.py` with nothing but the installed package (no path tricks)."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / f"{script}.py"), "--help"],
+        cwd=ROOT / "docs",  # not the repository root: nothing found by accident
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Usage" in result.stdout

@@ -55,6 +55,14 @@ def test_targets_and_runtime_hygiene():
     assert 'CMD ["nuner", "serve"]' in text.split(" AS api-cpu\n", 1)[1]
 
 
+def installed_top_level(venv: Path) -> set[str]:
+    """What our distribution put at the top of site-packages (from its RECORD)."""
+    (site,) = venv.glob("lib/python*/site-packages")
+    (record,) = site.glob("nuner_service-*.dist-info/RECORD")
+    paths = [line.split(",", 1)[0] for line in record.read_text().splitlines()]
+    return {p.split("/", 1)[0] for p in paths if not p.startswith("../")}  # ../../bin: scripts
+
+
 @pytest.mark.slow
 def test_api_image_install_runs_without_torch(tmp_path):
     """The api-cpu stage's `pip install .[serve-cpu]` in a fresh virtualenv: no torch,
@@ -67,6 +75,7 @@ def test_api_image_install_runs_without_torch(tmp_path):
         check=True,
         timeout=900,
     )
+    assert installed_top_level(venv) == {"nuner", "nuner_service-0.1.0.dist-info"}
     probe = "import importlib.util as u; print(u.find_spec('torch') is None)"
     assert (
         subprocess.run(
