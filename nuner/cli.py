@@ -275,6 +275,41 @@ def export(
     typer.echo(f"bundle {manifest.name}@{manifest.version} written to {out}")
 
 
+@app.command("export-encoder")
+def export_encoder(
+    backbone: Annotated[Path, typer.Argument(help="A directory from `nuner pretrain`.")],
+    out: Annotated[Path, typer.Option(help="Bundle directory to create (must not exist).")],
+    verify_data: Annotated[
+        Path, typer.Option(help="Labelled sentences to verify on (.jsonl or CoNLL).")
+    ],
+    name: Annotated[str | None, typer.Option(help="Encoder name (default: dir name).")] = None,
+    version: Annotated[str, typer.Option(help="Bundle version.")] = "1",
+    int8: Annotated[
+        bool, typer.Option(help="Also write int8 encoders (kept only if they pass).")
+    ] = True,
+    verify_samples: Annotated[int, typer.Option(help="Sentences used to verify.")] = 200,
+    licence: Licences = None,
+    threads: Threads = None,
+) -> None:
+    """Export a pre-trained dual encoder to a verified ONNX encoder bundle (zero-shot labels)."""
+    _prepare_torch(threads)
+    from nuner.export.encoder_writer import write_encoder_bundle
+
+    manifest = write_encoder_bundle(
+        backbone,
+        out,
+        name or backbone.resolve().name,
+        version,
+        read_examples(verify_data)[:verify_samples],
+        variants=["fp32"] + ["int8"] * int8,
+        licences=licence or [],
+    )
+    for variant, reason in manifest.metrics.get("refused_variants", {}).items():
+        typer.echo(f"warning: {variant} variant left out: {reason}", err=True)
+    terms = " (non-commercial: pre-trained on NC data)" if manifest.non_commercial else ""
+    typer.echo(f"encoder {manifest.name}@{manifest.version} written to {out}{terms}")
+
+
 def _training_data(checkpoint: Path) -> Path:
     info_file = checkpoint / "training.json"
     data = json.loads(info_file.read_text()).get("data", {}) if info_file.is_file() else {}

@@ -81,14 +81,22 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def read_manifest(directory: str | Path) -> Manifest:
+def read_manifest_json(directory: str | Path, kind: str) -> dict:
+    """A bundle's manifest.json as JSON (a tagger's or an encoder's), before validation."""
     path = Path(directory) / MANIFEST
     if not path.is_file():
-        raise BundleError(f"{directory} is not a tagger bundle: no {MANIFEST}")
+        raise BundleError(f"{directory} is not a {kind} bundle: no {MANIFEST}")
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise BundleError(f"{path} is not valid JSON: {error}") from error
+
+
+def read_manifest(directory: str | Path) -> Manifest:
+    raw = read_manifest_json(directory, "tagger")
+    if raw.get("kind", "tagger") != "tagger":
+        raise BundleError(f"{directory} is an encoder bundle, not a tagger bundle")
+    path = Path(directory) / MANIFEST
     if raw.get("format_version") != FORMAT_VERSION:
         raise BundleError(
             f"{directory}: bundle format {raw.get('format_version')!r} is not supported "
@@ -105,10 +113,16 @@ def verify_bundle(directory: str | Path) -> Manifest:
     root = Path(directory)
     manifest = read_manifest(root)
     required = {TOKENIZER, VARIANT_FILES["fp32"]} | {v.file for v in manifest.variants.values()}
-    unlisted = required - set(manifest.files)
+    verify_files(root, manifest.files, required)
+    return manifest
+
+
+def verify_files(root: Path, files: dict[str, str], required: set[str]) -> None:
+    """Every required file is listed, stays inside the bundle, and matches its sha256."""
+    unlisted = required - set(files)
     if unlisted:
         raise BundleError(f"{root}: manifest does not list {sorted(unlisted)}")
-    for relative, expected in manifest.files.items():
+    for relative, expected in files.items():
         path = (root / relative).resolve()
         if root.resolve() not in path.parents:
             raise BundleError(f"{root}: file {relative!r} points outside the bundle")
@@ -116,4 +130,3 @@ def verify_bundle(directory: str | Path) -> Manifest:
             raise BundleError(f"{root}: {relative} is missing")
         if sha256_file(path) != expected:
             raise BundleError(f"{root}: {relative} does not match its sha256 (tampered or corrupt)")
-    return manifest

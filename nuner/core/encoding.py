@@ -9,6 +9,7 @@ token, so that predictions can be merged back without losing anything.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,10 +132,15 @@ class TextEncoder:
 
 def pad_batch(windows: list[Window], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
     """Right-pad window ids into ``input_ids`` and ``attention_mask`` arrays."""
-    width = max(len(w.ids) for w in windows)
-    input_ids = np.full((len(windows), width), pad_id, dtype=np.int64)
-    attention_mask = np.zeros((len(windows), width), dtype=np.int64)
-    for row, window in enumerate(windows):
-        input_ids[row, : len(window.ids)] = window.ids
-        attention_mask[row, : len(window.ids)] = 1
+    return pad_batch_ids([w.ids for w in windows], pad_id)
+
+
+def pad_batch_ids(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad id sequences into ``input_ids`` and ``attention_mask`` arrays."""
+    width = max(len(ids) for ids in rows)
+    input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    attention_mask = np.zeros((len(rows), width), dtype=np.int64)
+    for row, ids in enumerate(rows):
+        input_ids[row, : len(ids)] = ids
+        attention_mask[row, : len(ids)] = 1
     return input_ids, attention_mask

@@ -68,6 +68,34 @@ def _cheapest_split(widths: np.ndarray, max_tokens: int, call_cost: int) -> list
     return bounds[::-1]
 
 
+def per_token_outputs(
+    encoder: TextEncoder,
+    texts: Sequence[str],
+    run: LogitsFn,
+    max_batch_tokens: int,
+    call_cost: int = CALL_COST_TOKENS,
+) -> list[tuple[EncodedText, np.ndarray]]:
+    """Encoded texts with one row of ``run``'s output per token: the texts cut
+    into overlapping windows, batched by token budget, run, and merged back
+    (each token from the window where it has the most context). Taggers run
+    tag distributions through it, encoders token-by-label scores."""
+    encoded = [encoder.encode(text) for text in texts]
+    windows = [w for i, e in enumerate(encoded) for w in encoder.windows(e, i)]
+    outputs: list[np.ndarray | None] = [None] * len(windows)
+    for batch in batches_by_token_budget(windows, max_batch_tokens, call_cost):
+        input_ids, attention_mask = pad_batch([windows[i] for i in batch], encoder.pad_id)
+        result = run(input_ids, attention_mask)
+        for row, index in enumerate(batch):
+            outputs[index] = result[row, : len(windows[index].ids)]
+    per_text: list[list[int]] = [[] for _ in encoded]
+    for index, window in enumerate(windows):
+        per_text[window.text_index].append(index)
+    return [
+        (text, merge_windows(len(text), [windows[i] for i in ids], [outputs[i] for i in ids]))
+        for text, ids in zip(encoded, per_text, strict=True)
+    ]
+
+
 class TaggerPipeline:
     def __init__(
         self,
@@ -87,27 +115,11 @@ class TaggerPipeline:
 
     def token_probs(self, texts: Sequence[str]) -> list[tuple[EncodedText, np.ndarray]]:
         """Encoded texts with one tag distribution per token."""
-        encoded = [self.encoder.encode(text) for text in texts]
-        windows = [w for i, e in enumerate(encoded) for w in self.encoder.windows(e, i)]
-        window_probs: list[np.ndarray | None] = [None] * len(windows)
-        for batch in batches_by_token_budget(windows, self.max_batch_tokens, self.call_cost):
-            input_ids, attention_mask = pad_batch([windows[i] for i in batch], self.encoder.pad_id)
-            probs = softmax(np.asarray(self.logits_fn(input_ids, attention_mask), np.float32))
-            for row, index in enumerate(batch):
-                window_probs[index] = probs[row, : len(windows[index].ids)]
-        per_text: list[list[int]] = [[] for _ in encoded]
-        for index, window in enumerate(windows):
-            per_text[window.text_index].append(index)
-        return [
-            (text, self._merge(len(text), windows, window_probs, ids))
-            for text, ids in zip(encoded, per_text, strict=True)
-        ]
 
-    @staticmethod
-    def _merge(
-        num_tokens: int, windows: Sequence[Window], probs: list, ids: list[int]
-    ) -> np.ndarray:
-        return merge_windows(num_tokens, [windows[i] for i in ids], [probs[i] for i in ids])
+        def probs(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+            return softmax(np.asarray(self.logits_fn(input_ids, attention_mask), np.float32))
+
+        return per_token_outputs(self.encoder, texts, probs, self.max_batch_tokens, self.call_cost)
 
     def __call__(self, texts: Sequence[str], threshold: float = 0.0) -> list[list[Entity]]:
         return self.tag(texts, threshold)[0]

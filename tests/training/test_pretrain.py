@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from nuner.core.concepts import normalize_concept
 from nuner.training.pretrain.data import (
     AnnotatedExample,
     AnnotatedSpan,
@@ -16,7 +17,6 @@ from nuner.training.pretrain.data import (
     PretrainWindow,
     build_windows,
     load_sources,
-    normalize_concept,
     read_annotated,
 )
 from nuner.training.pretrain.loss import masked_bce, targets_and_mask

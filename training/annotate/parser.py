@@ -23,7 +23,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from nuner.training.pretrain.data import normalize_concept
+from nuner.core.concepts import normalize_concept
 
 _BULLET = re.compile(r"^\s*(?:[-*•·]+|\(?\d+[.)]|\d+\s*-)\s*")
 _QUOTES = "\"'`“”‘’"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nuner.core.concepts import normalize_concept
 from nuner.core.encoding import TextEncoder
-
-_SPACES = re.compile(r"\s+")
 
 # Licences of the shared LLM-annotated sets (../shared/datasets/README.md).
 KNOWN_LICENCES = {
@@ -28,10 +26,6 @@ KNOWN_LICENCES = {
     "pile_ner_sentences": "CC BY-NC 4.0",
     "nuner_sample1k": "MIT",
 }
-
-
-def normalize_concept(name: str) -> str:
-    return _SPACES.sub(" ", name).strip().lower()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,280 @@
+"""A pre-trained dual encoder (the directory ``nuner pretrain`` writes) -> a
+verified encoder bundle (``nuner export-encoder``; format in
+nuner.core.encoder_bundle).
+
+Both sub-networks become ONNX graphs that output unit vectors: the text
+encoder per token, the concept encoder per name (mean over its sub-words).
+Each variant is checked against torch on labelled sentences before anything
+is written: the cosine of every token vector and every label vector, and the
+label each token would take. fp32 must pass; int8 is kept only where it does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from pydantic import BaseModel, Field
+from torch import nn
+
+from nuner.core.atomic import atomic_directory
+from nuner.core.bundle import TOKENIZER, BundleError, check_name, sha256_file
+from nuner.core.concepts import MAX_CONCEPT_TOKENS, normalize_concept
+from nuner.core.encoder_bundle import (
+    ENCODER_FILES,
+    ENCODER_FORMAT_VERSION,
+    EncoderManifest,
+    EncoderVariant,
+    is_non_commercial,
+)
+from nuner.core.encoding import TextEncoder, pad_batch, pad_batch_ids
+from nuner.core.onnx_encoder import VECTORS
+from nuner.core.onnx_tagger import CPU, open_session
+from nuner.core.types import Example
+from nuner.export.convert import quantize_int8
+from nuner.training.checkpoint import CheckpointError, load_fast_tokenizer, text_encoder_for
+from nuner.training.pretrain.model import DualEncoder, load_encoder
+from nuner.training.pretrain.trainer import CONCEPT_ENCODER, PRETRAINING_FILE
+
+INPUTS = ("input_ids", "attention_mask")
+OPSET = 17
+
+
+class EncoderTolerances(BaseModel):
+    min_cosine: dict[str, float] = Field(
+        default_factory=lambda: {"fp32": 0.9999, "int8": 0.95},
+        description="Smallest cosine between a variant's vector and torch's, per variant.",
+    )
+    min_label_agreement: float = Field(
+        default=0.98, ge=0, le=1, description="Share of tokens that take torch's label."
+    )
+
+
+@dataclass(frozen=True)
+class EncoderCheck:
+    variant: str
+    tokens: int
+    labels: int
+    min_token_cosine: float
+    min_label_cosine: float
+    token_label_agreement: float
+    passed: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What verification feeds both backends: padded windows and label names."""
+
+    windows: tuple[np.ndarray, np.ndarray]
+    labels: tuple[np.ndarray, np.ndarray]
+
+
+class _TokenVectors(nn.Module):
+    def __init__(self, dual: DualEncoder) -> None:
+        super().__init__()
+        self.dual = dual
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.dual.token_vectors(input_ids, attention_mask)
+
+
+class _ConceptVectors(_TokenVectors):
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.dual.concept_vectors(input_ids, attention_mask)
+
+
+def load_dual_encoder(backbone: Path) -> tuple[DualEncoder, dict]:
+    """The dual encoder of a pre-trained backbone directory, with its scale and bias."""
+    info_file = backbone / PRETRAINING_FILE
+    if not info_file.is_file() or not (backbone / CONCEPT_ENCODER).is_dir():
+        raise CheckpointError(
+            f"{backbone} is not a pre-trained dual encoder ({PRETRAINING_FILE}, {CONCEPT_ENCODER}/)"
+        )
+    info = json.loads(info_file.read_text())
+    dual = DualEncoder(load_encoder(str(backbone)), load_encoder(str(backbone / CONCEPT_ENCODER)))
+    with torch.no_grad():
+        dual.log_scale.fill_(math.log(info["logit_scale"]))
+        dual.bias.fill_(info["logit_bias"])
+    return dual.eval(), info
+
+
+def write_encoder_bundle(
+    backbone: str | Path,
+    target: str | Path,
+    name: str,
+    version: str,
+    verification_examples: Sequence[Example],
+    variants: Sequence[str] = ("fp32", "int8"),
+    tolerances: EncoderTolerances | None = None,
+    licences: Sequence[str] = (),
+) -> EncoderManifest:
+    """Export, verify and write atomically; int8 (always optional) is left out,
+    with the reason in the manifest, when it fails verification."""
+    check_name("encoder name", name)
+    check_name("version", version)
+    backbone, target = Path(backbone), Path(target)
+    if target.exists():
+        raise BundleError(f"{target} already exists: bundles are immutable")
+    if not verification_examples:
+        raise BundleError("verification needs labelled example sentences")
+    dual, info = load_dual_encoder(backbone)
+    tokenizer = load_fast_tokenizer(str(backbone))
+    encoder = text_encoder_for(tokenizer, 256, 32)
+    probe = _probe(encoder, tokenizer, verification_examples)
+    reference = _torch_outputs(dual, probe)
+    tolerances = tolerances or EncoderTolerances()
+    scorer = (info["logit_scale"], info["logit_bias"])
+    with atomic_directory(target) as staging:
+        tokenizer.backend_tokenizer.save(str(staging / TOKENIZER))
+        text_file, concept_file = ENCODER_FILES["fp32"]
+        _export(_TokenVectors(dual), staging / text_file, per_token=True)
+        _export(_ConceptVectors(dual), staging / concept_file, per_token=False)
+        records, refused = {}, {}
+        for variant in ["fp32", *[v for v in variants if v != "fp32"]]:
+            files = _make_variant(staging, variant)
+            candidate = _onnx_outputs(staging, files, probe)
+            check = _check(variant, reference, candidate, probe, scorer, tolerances)
+            if check.passed:
+                records[variant] = EncoderVariant(
+                    text=files[0], concept=files[1], verification=asdict(check)
+                )
+            elif variant == "fp32":
+                raise BundleError(f"fp32 encoder export refused: {check.reason}")
+            else:
+                refused[variant] = check.reason
+                for file in files:
+                    (staging / file).unlink()
+        all_licences = sorted({*licences, *info.get("licences", [])})
+        manifest = EncoderManifest(
+            format_version=ENCODER_FORMAT_VERSION,
+            name=name,
+            version=version,
+            base_model=info.get("base_model", ""),
+            max_length=encoder.max_length,
+            stride=encoder.stride,
+            max_concept_tokens=MAX_CONCEPT_TOKENS,
+            logit_scale=info["logit_scale"],
+            logit_bias=info["logit_bias"],
+            created_at=datetime.now(timezone.utc),
+            pretraining={k: info.get(k) for k in ("data", "config", "concepts", "history")},
+            licences=all_licences,
+            non_commercial=is_non_commercial(all_licences),
+            metrics={"refused_variants": refused} if refused else {},
+            variants=records,
+            files={p.name: sha256_file(p) for p in sorted(staging.iterdir())},
+        )
+        (staging / "manifest.json").write_text(manifest.model_dump_json(indent=2))
+    return manifest
+
+
+def _export(module: nn.Module, path: Path, per_token: bool) -> None:
+    dummy = torch.ones((2, 8), dtype=torch.long)
+    axes = {name: {0: "batch", 1: "sequence"} for name in INPUTS}
+    axes[VECTORS] = {0: "batch", 1: "sequence"} if per_token else {0: "batch"}
+    torch.onnx.export(
+        module.eval(),
+        (dummy, dummy),
+        str(path),
+        input_names=list(INPUTS),
+        output_names=[VECTORS],
+        dynamic_axes=axes,
+        opset_version=OPSET,
+        dynamo=False,  # the TorchScript exporter, as optimum-onnx uses for taggers
+    )
+
+
+def _make_variant(staging: Path, variant: str) -> tuple[str, str]:
+    files = ENCODER_FILES[variant]
+    if variant == "int8":
+        for fp32, int8 in zip(ENCODER_FILES["fp32"], files, strict=True):
+            quantize_int8(staging / fp32, staging / int8)
+    elif variant != "fp32":
+        raise BundleError(f"unknown encoder variant {variant!r} (fp32, int8)")
+    return files
+
+
+def _probe(encoder: TextEncoder, tokenizer, examples: Sequence[Example]) -> Probe:
+    windows = [
+        w for i, e in enumerate(examples) for w in encoder.windows(encoder.encode(e.text), i)
+    ]
+    names = sorted({normalize_concept(s.label) for e in examples for s in e.spans}) or ["entity"]
+    ids = [tokenizer(n, truncation=True, max_length=MAX_CONCEPT_TOKENS)["input_ids"] for n in names]
+    return Probe(pad_batch(windows, encoder.pad_id), pad_batch_ids(ids, encoder.pad_id))
+
+
+@dataclass(frozen=True)
+class _Outputs:
+    tokens: np.ndarray  # (windows, seq, hidden), padding included
+    labels: np.ndarray  # (labels, hidden)
+
+
+def _torch_outputs(dual: DualEncoder, probe: Probe) -> _Outputs:
+    with torch.no_grad():
+        tokens = dual.token_vectors(*(torch.from_numpy(a) for a in probe.windows))
+        labels = dual.concept_vectors(*(torch.from_numpy(a) for a in probe.labels))
+    return _Outputs(tokens.numpy(), labels.numpy())
+
+
+def _onnx_outputs(staging: Path, files: tuple[str, str], probe: Probe) -> _Outputs:
+    text, concept = (open_session(staging / f, CPU) for f in files)
+    return _Outputs(_run(text, probe.windows), _run(concept, probe.labels))
+
+
+def _run(session, arrays: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    return np.asarray(session.run([VECTORS], dict(zip(INPUTS, arrays, strict=True)))[0])
+
+
+def _check(
+    variant: str,
+    reference: _Outputs,
+    candidate: _Outputs,
+    probe: Probe,
+    scorer: tuple[float, float],
+    tolerances: EncoderTolerances,
+) -> EncoderCheck:
+    real = probe.windows[1].astype(bool)  # the attention mask: real tokens only
+    tokens = _cosines(reference.tokens[real], candidate.tokens[real])
+    labels = _cosines(reference.labels, candidate.labels)
+    agreement = float(
+        np.mean(
+            _decisions(reference.tokens[real], reference.labels, scorer)
+            == _decisions(candidate.tokens[real], candidate.labels, scorer)
+        )
+    )
+    least = tolerances.min_cosine.get(variant, 1.0)
+    problems = [
+        f"{what} cosine {value:.5f} < {least}"
+        for what, value in (("token", tokens.min()), ("label", labels.min()))
+        if value < least
+    ]
+    if agreement < tolerances.min_label_agreement:
+        problems.append(f"token labels agree {agreement:.4f} < {tolerances.min_label_agreement}")
+    return EncoderCheck(
+        variant=variant,
+        tokens=int(real.sum()),
+        labels=len(labels),
+        min_token_cosine=float(tokens.min()),
+        min_label_cosine=float(labels.min()),
+        token_label_agreement=agreement,
+        passed=not problems,
+        reason="; ".join(problems),
+    )
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)
+    return (a * b).sum(-1) / np.maximum(norms, 1e-12)
+
+
+def _decisions(tokens: np.ndarray, labels: np.ndarray, scorer: tuple[float, float]) -> np.ndarray:
+    """The label each token takes (its best above 0.5), or -1 for none."""
+    scale, bias = scorer
+    logits = scale * tokens @ labels.T + bias
+    return np.where(logits.max(-1) > 0, logits.argmax(-1), -1)

@@ -1,0 +1,86 @@
+"""Encoder bundles: a pre-trained dual encoder, served without torch.
+
+The same guarantees as tagger bundles (docs/bundles.md): one immutable
+directory, a manifest with the sha256 of every file, written atomically,
+verified on load. It holds the text encoder (token vectors), the concept
+encoder (label vectors) and the logit scale and bias that score one against
+the other: ``sigmoid(scale * cos(token, label) + bias)``, as in pre-training.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from nuner.core.bundle import MANIFEST, TOKENIZER, BundleError, read_manifest_json, verify_files
+
+ENCODER_FORMAT_VERSION = 1
+# per variant: (text encoder, concept encoder)
+ENCODER_FILES: dict[str, tuple[str, str]] = {
+    "fp32": ("text.onnx", "concept.onnx"),
+    "int8": ("text.int8.onnx", "concept.int8.onnx"),
+}
+NON_COMMERCIAL_MARKERS = ("NC", "non-commercial", "noncommercial")
+
+
+class EncoderVariant(BaseModel):
+    text: str
+    concept: str
+    verification: dict[str, bool | int | float | str] = Field(default_factory=dict)
+
+
+class EncoderManifest(BaseModel):
+    format_version: int
+    kind: Literal["encoder"] = "encoder"
+    name: str
+    version: str
+    base_model: str = ""
+    max_length: int
+    stride: int
+    max_concept_tokens: int
+    logit_scale: float
+    logit_bias: float
+    created_at: datetime
+    pretraining: dict = Field(default_factory=dict)  # data, config, history (pretraining.json)
+    licences: list[str] = Field(default_factory=list)
+    non_commercial: bool = False
+    metrics: dict = Field(default_factory=dict)
+    variants: dict[str, EncoderVariant]
+    files: dict[str, str]  # relative path -> sha256
+
+
+def is_non_commercial(licences: list[str]) -> bool:
+    """CC BY-NC and the like: weights trained on such data inherit the terms."""
+    return any(
+        marker.lower() in licence.lower()
+        for licence in licences
+        for marker in NON_COMMERCIAL_MARKERS
+    )
+
+
+def read_encoder_manifest(directory: str | Path) -> EncoderManifest:
+    raw = read_manifest_json(directory, "encoder")
+    if raw.get("kind") != "encoder":
+        raise BundleError(f"{directory} is a tagger bundle, not an encoder bundle")
+    if raw.get("format_version") != ENCODER_FORMAT_VERSION:
+        raise BundleError(
+            f"{directory}: encoder bundle format {raw.get('format_version')!r} is not supported"
+        )
+    try:
+        return EncoderManifest.model_validate(raw)
+    except ValidationError as error:
+        raise BundleError(f"{directory}/{MANIFEST} is not a valid manifest: {error}") from error
+
+
+def verify_encoder_bundle(directory: str | Path) -> EncoderManifest:
+    """The manifest, that both encoders of every variant are listed, and every hash."""
+    root = Path(directory)
+    manifest = read_encoder_manifest(root)
+    if "fp32" not in manifest.variants:
+        raise BundleError(f"{root}: an encoder bundle needs its fp32 variant")
+    required = {TOKENIZER} | {f for v in manifest.variants.values() for f in (v.text, v.concept)}
+    verify_files(root, manifest.files, required)
+    return manifest

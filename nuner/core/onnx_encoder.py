@@ -1,0 +1,102 @@
+"""Run a verified encoder bundle with ONNX Runtime: tokenizers + numpy, no torch.
+
+``label_vectors`` reads label names (or descriptions) through the concept
+encoder; ``token_scores`` scores every token of every text against them with
+the bundle's ``sigmoid(scale * cos + bias)``, over the same overlapping
+windows and token-budget batches as taggers. Provider and variant are chosen
+as for taggers: CUDA only where a session really runs there; int8 on CPU when
+the bundle has it (it is only written when it passed verification).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from nuner.core.bundle import TOKENIZER, BundleError
+from nuner.core.concepts import normalize_concept
+from nuner.core.encoder_bundle import EncoderManifest, verify_encoder_bundle
+from nuner.core.encoding import EncodedText, TextEncoder, pad_batch_ids
+from nuner.core.inference import per_token_outputs
+from nuner.core.onnx_tagger import CPU, CUDA, Device, cuda_offered, open_session
+
+logger = logging.getLogger(__name__)
+VECTORS = "vectors"  # the output of both ONNX graphs
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class OnnxEncoder:
+    def __init__(
+        self,
+        directory: str | Path,
+        variant: str = "auto",
+        device: Device = "auto",
+        threads: int | None = None,
+        max_batch_tokens: int = 8192,
+    ) -> None:
+        self.directory = Path(directory)
+        self.manifest: EncoderManifest = verify_encoder_bundle(self.directory)
+        self.max_batch_tokens = max_batch_tokens
+        self.provider, self.variant = self._open(variant, device, threads)
+        tokenizer = self.directory / TOKENIZER
+        self.encoder = TextEncoder.from_file(
+            tokenizer, max_length=self.manifest.max_length, stride=self.manifest.stride
+        )
+        self.concept_tokenizer = Tokenizer.from_file(str(tokenizer))
+        self.concept_tokenizer.no_padding()
+        self.concept_tokenizer.enable_truncation(self.manifest.max_concept_tokens)
+
+    def _open(self, variant: str, device: Device, threads: int | None) -> tuple[str, str]:
+        if device == "cuda" and not cuda_offered():
+            raise BundleError("device 'cuda' requested but onnxruntime offers no CUDA provider")
+        if device in ("auto", "cuda") and cuda_offered():
+            try:
+                return CUDA, self._open_variant(variant, CUDA, threads)
+            except BundleError as error:
+                if device == "cuda":
+                    raise
+                logger.warning("CUDA unusable, falling back to CPU: %s", error)
+        return CPU, self._open_variant(variant, CPU, threads)
+
+    def _open_variant(self, variant: str, provider: str, threads: int | None) -> str:
+        variants = self.manifest.variants
+        if variant == "auto":
+            variant = "int8" if provider == CPU and "int8" in variants else "fp32"
+        if variant not in variants:
+            raise BundleError(f"{self.directory}: no {variant} variant (has {sorted(variants)})")
+        files = variants[variant]
+        self.text_session = open_session(self.directory / files.text, provider, threads)
+        self.concept_session = open_session(self.directory / files.concept, provider, threads)
+        return variant
+
+    def label_vectors(self, names: Sequence[str]) -> np.ndarray:
+        """One unit vector per name, ``(len(names), hidden)``."""
+        encodings = self.concept_tokenizer.encode_batch([normalize_concept(n) for n in names])
+        input_ids, attention_mask = pad_batch_ids([e.ids for e in encodings], self.encoder.pad_id)
+        feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
+        return np.asarray(self.concept_session.run([VECTORS], feeds)[0], np.float32)
+
+    def token_vectors(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Unit vectors ``(batch, seq, hidden)`` of padded windows."""
+        feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
+        return np.asarray(self.text_session.run([VECTORS], feeds)[0], np.float32)
+
+    def token_scores(
+        self, texts: Sequence[str], label_vectors: np.ndarray
+    ) -> list[tuple[EncodedText, np.ndarray]]:
+        """Per text, a ``(tokens, labels)`` matrix of probabilities that the token
+        belongs to a mention of the label."""
+        scale, bias = self.manifest.logit_scale, self.manifest.logit_bias
+
+        def scores(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+            cosine = self.token_vectors(input_ids, attention_mask) @ label_vectors.T
+            return sigmoid(scale * cosine + bias)
+
+        return per_token_outputs(self.encoder, texts, scores, self.max_batch_tokens)
