@@ -57,7 +57,7 @@ def merge_windows(
     return merged
 
 
-def _unit_starts(encoded: EncodedText, content: np.ndarray, aggregation: Aggregation) -> np.ndarray:
+def unit_starts(encoded: EncodedText, content: np.ndarray, aggregation: Aggregation) -> np.ndarray:
     """Positions in ``content`` where a unit (a sub-word, or a tokenizer word) starts."""
     if aggregation == "token":
         return np.arange(len(content))
@@ -66,7 +66,7 @@ def _unit_starts(encoded: EncodedText, content: np.ndarray, aggregation: Aggrega
     return np.concatenate([[0], breaks]).astype(np.int64)
 
 
-def _unit_distributions(
+def unit_distributions(
     probs: np.ndarray, starts: np.ndarray, aggregation: Aggregation
 ) -> np.ndarray:
     """One tag distribution per unit (``probs`` holds content tokens only)."""
@@ -98,10 +98,10 @@ def decode_entities(
     content = np.flatnonzero(encoded.has_content)
     if len(content) == 0:
         return []
-    starts = _unit_starts(encoded, content, aggregation)
+    starts = unit_starts(encoded, content, aggregation)
     firsts = content[starts]
     lasts = content[np.append(starts[1:], len(content)) - 1]
-    distribution = _unit_distributions(probs[content], starts, aggregation)
+    distribution = unit_distributions(probs[content], starts, aggregation)
     masses = np.concatenate([distribution[:, :1], distribution[:, 1::2] + distribution[:, 2::2]], 1)
     best = masses.argmax(axis=1)
     rows = np.arange(len(best))

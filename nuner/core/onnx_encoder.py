@@ -23,6 +23,8 @@ from nuner.core.encoder_bundle import EncoderManifest, verify_encoder_bundle
 from nuner.core.encoding import EncodedText, TextEncoder, pad_batch_ids
 from nuner.core.inference import per_token_outputs
 from nuner.core.onnx_tagger import CPU, CUDA, Device, cuda_offered, open_session
+from nuner.core.types import Entity
+from nuner.core.zero_shot import decode_zero_shot
 
 logger = logging.getLogger(__name__)
 VECTORS = "vectors"  # the output of both ONNX graphs
@@ -100,3 +102,17 @@ class OnnxEncoder:
             return sigmoid(scale * cosine + bias)
 
         return per_token_outputs(self.encoder, texts, scores, self.max_batch_tokens)
+
+    def extract(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        threshold: float = 0.5,
+        multi_label: bool = False,
+    ) -> list[list[Entity]]:
+        """Zero-shot entities per text for label names (decoding: nuner.core.zero_shot)."""
+        vectors = self.label_vectors(labels)
+        return [
+            decode_zero_shot(encoded, scores, labels, threshold, multi_label)
+            for encoded, scores in self.token_scores(texts, vectors)
+        ]

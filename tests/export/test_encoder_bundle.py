@@ -88,6 +88,16 @@ def test_token_scores_cover_every_token_of_long_texts(bundle):
     assert len(scored[1][0]) > encoder.encoder.window_size  # several windows, merged
 
 
+def test_zero_shot_entities_point_into_the_text_as_sent(bundle):
+    encoder = OnnxEncoder(bundle)
+    texts = ["Angela Merkel visited Paris.", "東京 🙂  and   Berlin", ""]
+    for threshold in (0.0, 0.5):
+        for text, entities in zip(texts, encoder.extract(texts, LABELS, threshold), strict=True):
+            assert all(text[e.start : e.end] == e.text and e.label in LABELS for e in entities)
+            assert all(e.score >= threshold for e in entities)
+    assert encoder.extract(texts[:1], LABELS, threshold=0.0)[0]  # every word has a best label
+
+
 def test_a_tampered_or_half_written_bundle_is_never_loaded(bundle, tmp_path):
     tampered = tmp_path / "tampered"
     shutil.copytree(bundle, tampered)
