@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -9,6 +10,7 @@ from nuner.app.api.deps import MetricsDep, RegistryDep
 from nuner.app.db import StoreUnavailable
 from nuner.app.errors import ApiError
 
+logger = logging.getLogger("nuner.app")
 router = APIRouter(tags=["operations"])
 
 
@@ -26,7 +28,8 @@ async def readyz(request: Request, registry: RegistryDep) -> dict[str, str]:
     try:
         await asyncio.to_thread(registry.ping)
     except Exception as error:
-        raise StoreUnavailable(f"registry database: {error}") from None
+        logger.error("readiness: metadata store unreachable: %s", error)  # not for clients' eyes
+        raise StoreUnavailable("registry database") from None
     if not registry.bundles_dir.is_dir():
         raise StoreUnavailable("the bundle store directory is missing")
     return {"status": "ready"}
