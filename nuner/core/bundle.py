@@ -19,12 +19,14 @@ import json
 import re
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
 from nuner.core.errors import Unavailable
 
 FORMAT_VERSION = 1
+M = TypeVar("M", bound=BaseModel)
 MANIFEST = "manifest.json"
 TOKENIZER = "tokenizer.json"
 VARIANT_FILES: dict[str, str] = {
@@ -92,20 +94,25 @@ def read_manifest_json(directory: str | Path, kind: str) -> dict:
         raise BundleError(f"{path} is not valid JSON: {error}") from error
 
 
-def read_manifest(directory: str | Path) -> Manifest:
-    raw = read_manifest_json(directory, "tagger")
-    if raw.get("kind", "tagger") != "tagger":
-        raise BundleError(f"{directory} is an encoder bundle, not a tagger bundle")
-    path = Path(directory) / MANIFEST
-    if raw.get("format_version") != FORMAT_VERSION:
+def parse_manifest(directory: str | Path, kind: str, model: type[M], format_version: int) -> M:
+    """A bundle's manifest of the given kind (``tagger`` or ``encoder``) and format."""
+    raw = read_manifest_json(directory, kind)
+    found = raw.get("kind", "tagger")  # tagger manifests predate the field
+    if found != kind:
+        raise BundleError(f"{directory} holds a {found} bundle, not a {kind} bundle")
+    if raw.get("format_version") != format_version:
         raise BundleError(
-            f"{directory}: bundle format {raw.get('format_version')!r} is not supported "
-            f"(this version reads format {FORMAT_VERSION})"
+            f"{directory}: {kind} bundle format {raw.get('format_version')!r} is not supported "
+            f"(this version reads format {format_version})"
         )
     try:
-        return Manifest.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as error:
-        raise BundleError(f"{path} is not a valid manifest: {error}") from error
+        raise BundleError(f"{directory}/{MANIFEST} is not a valid manifest: {error}") from error
+
+
+def read_manifest(directory: str | Path) -> Manifest:
+    return parse_manifest(directory, "tagger", Manifest, FORMAT_VERSION)
 
 
 def verify_bundle(directory: str | Path) -> Manifest:

@@ -13,9 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from nuner.core.bundle import MANIFEST, TOKENIZER, BundleError, read_manifest_json, verify_files
+from nuner.core.bundle import TOKENIZER, BundleError, parse_manifest, verify_files
 
 ENCODER_FORMAT_VERSION = 1
 # per variant: (text encoder, concept encoder)
@@ -62,17 +62,7 @@ def is_non_commercial(licences: list[str]) -> bool:
 
 
 def read_encoder_manifest(directory: str | Path) -> EncoderManifest:
-    raw = read_manifest_json(directory, "encoder")
-    if raw.get("kind") != "encoder":
-        raise BundleError(f"{directory} is a tagger bundle, not an encoder bundle")
-    if raw.get("format_version") != ENCODER_FORMAT_VERSION:
-        raise BundleError(
-            f"{directory}: encoder bundle format {raw.get('format_version')!r} is not supported"
-        )
-    try:
-        return EncoderManifest.model_validate(raw)
-    except ValidationError as error:
-        raise BundleError(f"{directory}/{MANIFEST} is not a valid manifest: {error}") from error
+    return parse_manifest(directory, "encoder", EncoderManifest, ENCODER_FORMAT_VERSION)
 
 
 def verify_encoder_bundle(directory: str | Path) -> EncoderManifest:

@@ -10,7 +10,6 @@ the bundle has it (it is only written when it passed verification).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,11 +21,10 @@ from nuner.core.concepts import normalize_concept
 from nuner.core.encoder_bundle import EncoderManifest, verify_encoder_bundle
 from nuner.core.encoding import EncodedText, TextEncoder, pad_batch_ids
 from nuner.core.inference import per_token_outputs
-from nuner.core.onnx_tagger import CPU, CUDA, Device, cuda_offered, open_session
+from nuner.core.onnx_tagger import CPU, Device, open_on_best_provider, open_session
 from nuner.core.types import Entity
 from nuner.core.zero_shot import decode_zero_shot
 
-logger = logging.getLogger(__name__)
 VECTORS = "vectors"  # the output of both ONNX graphs
 
 
@@ -46,7 +44,9 @@ class OnnxEncoder:
         self.directory = Path(directory)
         self.manifest: EncoderManifest = verify_encoder_bundle(self.directory)
         self.max_batch_tokens = max_batch_tokens
-        self.provider, self.variant = self._open(variant, device, threads)
+        self.provider, self.variant = open_on_best_provider(
+            device, lambda provider: self._open_variant(variant, provider, threads)
+        )
         tokenizer = self.directory / TOKENIZER
         self.encoder = TextEncoder.from_file(
             tokenizer, max_length=self.manifest.max_length, stride=self.manifest.stride
@@ -54,18 +54,6 @@ class OnnxEncoder:
         self.concept_tokenizer = Tokenizer.from_file(str(tokenizer))
         self.concept_tokenizer.no_padding()
         self.concept_tokenizer.enable_truncation(self.manifest.max_concept_tokens)
-
-    def _open(self, variant: str, device: Device, threads: int | None) -> tuple[str, str]:
-        if device == "cuda" and not cuda_offered():
-            raise BundleError("device 'cuda' requested but onnxruntime offers no CUDA provider")
-        if device in ("auto", "cuda") and cuda_offered():
-            try:
-                return CUDA, self._open_variant(variant, CUDA, threads)
-            except BundleError as error:
-                if device == "cuda":
-                    raise
-                logger.warning("CUDA unusable, falling back to CPU: %s", error)
-        return CPU, self._open_variant(variant, CPU, threads)
 
     def _open_variant(self, variant: str, provider: str, threads: int | None) -> str:
         variants = self.manifest.variants

@@ -9,9 +9,9 @@ Variant ``auto``: fp16 on CUDA, int8 on CPU, when the bundle has them; fp32 othe
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from nuner.core.types import Entity
 
 logger = logging.getLogger(__name__)
 Device = Literal["auto", "cpu", "cuda"]
+T = TypeVar("T")
 CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
 PREFERRED_VARIANT = {CUDA: "fp16", CPU: "int8"}
 
@@ -77,6 +78,22 @@ def session_logits_fn(session) -> LogitsFn:
     return run
 
 
+def open_on_best_provider(device: Device, open_on: Callable[[str], T]) -> tuple[str, T]:
+    """``open_on(provider)`` on CUDA where onnxruntime offers it and a session
+    really starts there (``device`` auto or cuda), else on CPU; returns the
+    provider used and what ``open_on`` returned."""
+    if device == "cuda" and not cuda_offered():
+        raise BundleError("device 'cuda' requested but onnxruntime offers no CUDA provider")
+    if device in ("auto", "cuda") and cuda_offered():
+        try:
+            return CUDA, open_on(CUDA)
+        except BundleError as error:
+            if device == "cuda":
+                raise
+            logger.warning("CUDA unusable, falling back to CPU: %s", error)
+    return CPU, open_on(CPU)
+
+
 def choose_variant(manifest: Manifest, variant: str, provider: str) -> str:
     if variant != "auto":
         if variant not in manifest.variants:
@@ -102,7 +119,9 @@ class OnnxTagger:
         self.directory = Path(directory)
         self.manifest = verify_bundle(self.directory)
         self.spinning = spinning
-        self.session, self.provider, self.variant = self._open(variant, device, threads)
+        self.provider, (self.session, self.variant) = open_on_best_provider(
+            device, lambda provider: self._open(variant, provider, threads)
+        )
         encoder = TextEncoder.from_file(
             self.directory / TOKENIZER,
             max_length=self.manifest.max_length,
@@ -116,21 +135,10 @@ class OnnxTagger:
             aggregation or self.manifest.aggregation,  # type: ignore[arg-type]
         )
 
-    def _open(self, variant: str, device: Device, threads: int | None):
-        if device == "cuda" and not cuda_offered():
-            raise BundleError("device 'cuda' requested but onnxruntime offers no CUDA provider")
-        if device in ("auto", "cuda") and cuda_offered():
-            chosen = choose_variant(self.manifest, variant, CUDA)
-            try:
-                path = self.directory / VARIANT_FILES[chosen]
-                return open_session(path, CUDA, threads, self.spinning), CUDA, chosen
-            except BundleError as error:
-                if device == "cuda":
-                    raise
-                logger.warning("CUDA unusable, falling back to CPU: %s", error)
-        chosen = choose_variant(self.manifest, variant, CPU)
+    def _open(self, variant: str, provider: str, threads: int | None):
+        chosen = choose_variant(self.manifest, variant, provider)
         path = self.directory / VARIANT_FILES[chosen]
-        return open_session(path, CPU, threads, self.spinning), CPU, chosen
+        return open_session(path, provider, threads, self.spinning), chosen
 
     def __call__(self, texts: Sequence[str], threshold: float = 0.0) -> list[list[Entity]]:
         return self.pipeline(texts, threshold)
