@@ -6,7 +6,8 @@ Both sub-networks become ONNX graphs that output unit vectors: the text
 encoder per token, the concept encoder per name (mean over its sub-words).
 Each variant is checked against torch on labelled sentences before anything
 is written: the cosine of every token vector and every label vector, and the
-label each token would take. fp32 must pass; int8 is kept only where it does.
+label each token would take, and the zero-shot entities decoded from them.
+fp32 must pass; int8 is kept only where it does.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from torch import nn
 from nuner.core.atomic import atomic_directory
 from nuner.core.bundle import TOKENIZER, BundleError, check_name, sha256_file
 from nuner.core.concepts import MAX_CONCEPT_TOKENS, normalize_concept
+from nuner.core.decoding import merge_windows
 from nuner.core.encoder_bundle import (
     ENCODER_FILES,
     ENCODER_FORMAT_VERSION,
@@ -33,10 +35,11 @@ from nuner.core.encoder_bundle import (
     EncoderVariant,
     is_non_commercial,
 )
-from nuner.core.encoding import TextEncoder, pad_batch, pad_batch_ids
-from nuner.core.onnx_encoder import VECTORS
+from nuner.core.encoding import EncodedText, TextEncoder, Window, pad_batch, pad_batch_ids
+from nuner.core.onnx_encoder import VECTORS, sigmoid
 from nuner.core.onnx_tagger import CPU, open_session
 from nuner.core.types import Example
+from nuner.core.zero_shot import decode_zero_shot
 from nuner.export.convert import quantize_int8
 from nuner.training.checkpoint import CheckpointError, load_fast_tokenizer, text_encoder_for
 from nuner.training.pretrain.model import DualEncoder, load_encoder
@@ -54,6 +57,12 @@ class EncoderTolerances(BaseModel):
     min_label_agreement: float = Field(
         default=0.98, ge=0, le=1, description="Share of tokens that take torch's label."
     )
+    min_entity_agreement: float = Field(
+        default=0.95,
+        ge=0,
+        le=1,
+        description="Zero-shot entities (threshold 0.5) found by both / by either.",
+    )
 
 
 @dataclass(frozen=True)
@@ -64,16 +73,21 @@ class EncoderCheck:
     min_token_cosine: float
     min_label_cosine: float
     token_label_agreement: float
+    entity_agreement: float
     passed: bool
     reason: str = ""
 
 
 @dataclass(frozen=True)
 class Probe:
-    """What verification feeds both backends: padded windows and label names."""
+    """What verification feeds both backends: the sentences' padded windows and
+    their label names (and what it takes to decode entities from them)."""
 
     windows: tuple[np.ndarray, np.ndarray]
     labels: tuple[np.ndarray, np.ndarray]
+    texts: list[EncodedText]
+    window_list: list[Window]
+    names: list[str]
 
 
 class _TokenVectors(nn.Module):
@@ -201,12 +215,12 @@ def _make_variant(staging: Path, variant: str) -> tuple[str, str]:
 
 
 def _probe(encoder: TextEncoder, tokenizer, examples: Sequence[Example]) -> Probe:
-    windows = [
-        w for i, e in enumerate(examples) for w in encoder.windows(encoder.encode(e.text), i)
-    ]
+    texts = [encoder.encode(e.text) for e in examples]
+    windows = [w for i, encoded in enumerate(texts) for w in encoder.windows(encoded, i)]
     names = sorted({normalize_concept(s.label) for e in examples for s in e.spans}) or ["entity"]
     ids = [tokenizer(n, truncation=True, max_length=MAX_CONCEPT_TOKENS)["input_ids"] for n in names]
-    return Probe(pad_batch(windows, encoder.pad_id), pad_batch_ids(ids, encoder.pad_id))
+    padded = pad_batch(windows, encoder.pad_id), pad_batch_ids(ids, encoder.pad_id)
+    return Probe(*padded, texts, windows, names)
 
 
 @dataclass(frozen=True)
@@ -248,6 +262,7 @@ def _check(
             == _decisions(candidate.tokens[real], candidate.labels, scorer)
         )
     )
+    entities = _jaccard(_entities(reference, probe, scorer), _entities(candidate, probe, scorer))
     least = tolerances.min_cosine.get(variant, 1.0)
     problems = [
         f"{what} cosine {value:.5f} < {least}"
@@ -256,6 +271,8 @@ def _check(
     ]
     if agreement < tolerances.min_label_agreement:
         problems.append(f"token labels agree {agreement:.4f} < {tolerances.min_label_agreement}")
+    if entities < tolerances.min_entity_agreement:
+        problems.append(f"entities agree {entities:.4f} < {tolerances.min_entity_agreement}")
     return EncoderCheck(
         variant=variant,
         tokens=int(real.sum()),
@@ -263,9 +280,32 @@ def _check(
         min_token_cosine=float(tokens.min()),
         min_label_cosine=float(labels.min()),
         token_label_agreement=agreement,
+        entity_agreement=entities,
         passed=not problems,
         reason="; ".join(problems),
     )
+
+
+def _entities(outputs: _Outputs, probe: Probe, scorer: tuple[float, float]) -> set[tuple]:
+    """The zero-shot entities of every probe sentence, decoded as the service does."""
+    scale, bias = scorer
+    lengths = probe.windows[1].sum(axis=1)
+    rows: list[list[int]] = [[] for _ in probe.texts]
+    for row, window in enumerate(probe.window_list):
+        rows[window.text_index].append(row)
+    found = set()
+    for index, (encoded, ids) in enumerate(zip(probe.texts, rows, strict=True)):
+        scores = [
+            sigmoid(scale * outputs.tokens[r, : lengths[r]] @ outputs.labels.T + bias) for r in ids
+        ]
+        merged = merge_windows(len(encoded), [probe.window_list[r] for r in ids], scores)
+        entities = decode_zero_shot(encoded, merged, probe.names)
+        found |= {(index, e.start, e.end, e.label) for e in entities}
+    return found
+
+
+def _jaccard(a: set, b: set) -> float:
+    return len(a & b) / len(a | b) if a | b else 1.0
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

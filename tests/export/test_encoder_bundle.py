@@ -54,6 +54,7 @@ def test_the_bundle_is_hashed_verified_and_says_where_its_weights_come_from(bund
     assert {p.name for p in bundle.iterdir()} == set(manifest.files) | {"manifest.json"}
     assert manifest.variants["fp32"].verification["passed"] is True
     assert manifest.variants["fp32"].verification["min_token_cosine"] > 0.9999
+    assert manifest.variants["fp32"].verification["entity_agreement"] >= 0.95
     # pre-trained on pile_ner (CC BY-NC 4.0) and nuner_sample1k (MIT): it must say so
     assert manifest.licences == ["CC BY-NC 4.0", "MIT"] and manifest.non_commercial
     assert manifest.logit_scale > 0 and manifest.max_concept_tokens == MAX_CONCEPT_TOKENS
