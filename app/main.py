@@ -11,19 +11,21 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from nuner import __version__
-from nuner.app.api.routes import extract, finetune, ops, taggers
+from nuner.app.api.routes import encoders, extract, finetune, ops, taggers
 from nuner.app.auth import ApiKeyConfig, KeyRing
 from nuner.app.errors import install_error_handlers
 from nuner.app.jobs.metrics import JobCollector
 from nuner.app.jobs.queue import make_queue
 from nuner.app.jobs.store import JobStore
 from nuner.app.jobs.supervisor import WorkerSupervisor
+from nuner.app.loaded import encoder_cache, tagger_cache
 from nuner.app.metrics import ServiceMetrics
 from nuner.app.middleware import BodySizeLimit, RequestContext
 from nuner.app.registry import Registry
 from nuner.app.resolver import AliasResolver
-from nuner.app.runtime import Batcher, TaggerCache
+from nuner.app.runtime import Batcher
 from nuner.app.settings import Settings, get_settings
+from nuner.app.zero_shot import LabelVectors
 
 logger = logging.getLogger("nuner.app")
 
@@ -102,11 +104,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             restarts=lambda: app.state.worker.restarts if app.state.worker else None,
         )
     )
-    app.state.cache = TaggerCache(settings, metrics)
-    app.state.resolver = AliasResolver(registry, settings.alias_cache_seconds)
+    app.state.cache = tagger_cache(settings, metrics)
+    app.state.resolver = AliasResolver(registry.resolve, settings.alias_cache_seconds)
+    app.state.encoder_cache = encoder_cache(settings, metrics)
+    app.state.encoder_resolver = AliasResolver(
+        registry.encoders.resolve, settings.alias_cache_seconds
+    )
+    app.state.label_vectors = LabelVectors(settings.label_cache_size, metrics)
     app.state.ready = False
     install_error_handlers(app)
-    for module in (extract, taggers, finetune, ops):
+    for module in (extract, taggers, encoders, finetune, ops):
         app.include_router(module.router)
     app.include_router(finetune.workers_router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

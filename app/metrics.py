@@ -74,9 +74,21 @@ class ServiceMetrics:
         self.model_loads = Counter("nuner_model_loads_total", "Bundles loaded.", registry=r)
         self.loaded_models = Gauge(
             "nuner_loaded_taggers",
-            "Bundles held in memory.",
+            "Tagger bundles held in memory.",
             registry=r,
             multiprocess_mode="livesum",
+        )
+        self.loaded_encoders = Gauge(
+            "nuner_loaded_encoders",
+            "Encoder bundles held in memory.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.label_vectors = Counter(
+            "nuner_label_vectors_total",
+            "Zero-shot label vectors looked up, by result (hit: cached, miss: computed).",
+            ["result"],
+            registry=r,
         )
 
     def add_scrape_collector(self, collector: Collector) -> None:

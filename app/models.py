@@ -1,4 +1,5 @@
-"""Registry tables: tagger versions and the aliases that point at them."""
+"""Registry tables: tagger versions, the aliases that point at them, encoder
+versions and the service-wide defaults."""
 
 from __future__ import annotations
 
@@ -27,3 +28,24 @@ class AliasRow(Base):
     alias: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
     version: Mapped[str] = mapped_column(String(64))
+
+
+class EncoderVersionRow(Base):
+    """A published encoder bundle (its name alone resolves to its latest version)."""
+
+    __tablename__ = "encoder_versions"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024))
+    manifest: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RegistryDefaultRow(Base):
+    """Service-wide choices an operator changes at run time, e.g. the default encoder."""
+
+    __tablename__ = "registry_defaults"
+
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(130))

@@ -9,7 +9,6 @@ are immutable once published.
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,23 +16,20 @@ from pathlib import Path
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import sessionmaker
 
+from nuner.app.bundle_store import VersionConflict, place_bundle, remove_tree, version_order
 from nuner.app.db import make_engine
+from nuner.app.encoder_registry import EncoderRegistry
 from nuner.app.models import AliasRow, VersionRow
 from nuner.app.schema import prepare_schema
 from nuner.app.settings import Settings
-from nuner.core.atomic import atomic_directory, staging_leftovers
-from nuner.core.bundle import BundleError, check_name, read_manifest, verify_bundle
-from nuner.core.errors import Conflict, NotFound
+from nuner.core.bundle import check_name, read_manifest, verify_bundle
+from nuner.core.errors import NotFound
 
 logger = logging.getLogger("nuner.registry")
 
 
 class TaggerNotFound(NotFound):
     code = "tagger_not_found"
-
-
-class VersionConflict(Conflict):
-    code = "version_conflict"
 
 
 @dataclass(frozen=True)
@@ -62,17 +58,22 @@ class TaggerVersion:
 
 
 class Registry:
-    def __init__(self, database_url: str, bundles_dir: Path) -> None:
+    def __init__(
+        self, database_url: str, bundles_dir: Path, default_encoder: str | None = None
+    ) -> None:
         self.engine = make_engine(database_url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.bundles_dir = bundles_dir
         self.bundles_dir.mkdir(parents=True, exist_ok=True)
+        self.encoders = EncoderRegistry(self.engine, bundles_dir, default_encoder)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Registry:
         """The registry of the configured store, its schema at head: the embedded
         default (SQLite) migrates; a scaled-out database behind head is refused."""
-        registry = cls(settings.resolved_database_url, settings.resolved_bundles_dir)
+        registry = cls(
+            settings.resolved_database_url, settings.resolved_bundles_dir, settings.default_encoder
+        )
         prepare_schema(registry.engine, migrate=not settings.uses_postgres)
         return registry
 
@@ -126,20 +127,11 @@ class Registry:
         manifest = read_manifest(bundle)  # hashes are checked once, on the copy below
         name = check_name("tagger name", manifest.name)
         version = check_name("version", manifest.version)
-        target = self.bundle_path(name, version)
-        in_place = bundle.resolve() == target.resolve()  # written straight into the store
         with self.sessions() as session:
             if session.get(VersionRow, (name, version)) is not None:
                 raise VersionConflict(f"{name}@{version} is already published")
-        if in_place:
-            manifest = verify_bundle(target)
-        else:
-            self._discard_unrecorded(target)
-            with atomic_directory(target) as staging:
-                shutil.copytree(bundle, staging, dirs_exist_ok=True)
-                manifest = verify_bundle(staging)  # the hashes of what will be served, once
-                if (manifest.name, manifest.version) != (name, version):
-                    raise BundleError(f"{bundle} changed while it was being published")
+        target = self.bundle_path(name, version)
+        manifest = place_bundle(bundle, target, verify_bundle, (name, version))
         row = VersionRow(
             name=name,
             version=version,
@@ -152,17 +144,6 @@ class Registry:
             session.add(row)
             session.merge(AliasRow(alias=name, name=name, version=version))
         return TaggerVersion.from_row(row)
-
-    def _discard_unrecorded(self, target: Path) -> None:
-        """A directory for a version with no row is what a publish killed between
-        its copy and its insert left: never served (the row is the truth), and in
-        the way of the retry, which holds the tagger's lock; remove it."""
-        leftovers = staging_leftovers(target)
-        if target.exists():
-            leftovers.append(target)
-        for leftover in leftovers:
-            logger.warning("removing %s, left by an interrupted publish", leftover)
-            _remove_tree(leftover)
 
     def delete_version(self, name: str, version: str) -> None:
         with self.sessions.begin() as session:
@@ -180,10 +161,10 @@ class Registry:
                 select(AliasRow).where(AliasRow.name == name, AliasRow.version == version)
             ).all():
                 if remaining:
-                    alias.version = max(remaining, key=_version_key_str)
+                    alias.version = max(remaining, key=version_order)
                 else:
                     session.delete(alias)
-        _remove_tree(path)
+        remove_tree(path)
 
     def delete_tagger(self, name: str) -> None:
         versions = self.versions(name)
@@ -193,24 +174,8 @@ class Registry:
             session.execute(delete(AliasRow).where(AliasRow.name == name))
             session.execute(delete(VersionRow).where(VersionRow.name == name))
         for version in versions:
-            _remove_tree(version.path)
-
-
-def _version_key_str(version: str) -> tuple:
-    return (0, int(version), "") if version.isdigit() else (1, 0, version)
+            remove_tree(version.path)
 
 
 def _version_key(version: TaggerVersion) -> tuple:
-    return _version_key_str(version.version)
-
-
-def _remove_tree(path: Path) -> None:
-    """Rename first (one atomic step), then delete: a reader never sees half a bundle."""
-    if not path.exists():
-        return
-    trash = path.with_name(f".{path.name}.deleted-{datetime.now().timestamp():.0f}")
-    try:
-        path.rename(trash)
-    except OSError:
-        trash = path
-    shutil.rmtree(trash, ignore_errors=True)
+    return version_order(version.version)

@@ -1,30 +1,33 @@
-"""Alias -> version lookups with a short TTL, so the registry (not process
-memory) decides which version answers, and a new version is picked up by
-every replica within ``alias_cache_seconds``."""
+"""Reference -> version lookups with a short TTL, so the registry (not process
+memory) decides which version answers, and a new version (or a new default
+encoder) is picked up by every replica within ``alias_cache_seconds``."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
-from nuner.app.registry import Registry, TaggerVersion
+V = TypeVar("V")
+Reference = str | None  # None: the default (encoders)
 
 
-class AliasResolver:
-    def __init__(self, registry: Registry, ttl_seconds: float) -> None:
-        self.registry = registry
+class AliasResolver(Generic[V]):
+    def __init__(self, lookup: Callable[[Reference], V], ttl_seconds: float) -> None:
+        self.lookup = lookup
         self.ttl = ttl_seconds
-        self._cache: dict[str, tuple[float, TaggerVersion]] = {}
+        self._cache: dict[Reference, tuple[float, V]] = {}
 
-    def cached(self, reference: str) -> TaggerVersion | None:
+    def cached(self, reference: Reference) -> V | None:
         """A fresh answer without touching the database, or None."""
         hit = self._cache.get(reference)
         if hit is not None and time.monotonic() - hit[0] < self.ttl:
             return hit[1]
         return None
 
-    def resolve(self, reference: str) -> TaggerVersion:
+    def resolve(self, reference: Reference) -> V:
         """Ask the registry (blocking: call it from a worker thread)."""
-        version = self.registry.resolve(reference)
+        version = self.lookup(reference)
         self._cache[reference] = (time.monotonic(), version)
         return version
 

@@ -1,10 +1,11 @@
-"""Inference runtime: an LRU of loaded bundles and the dynamic batcher.
+"""Inference runtime: the dynamic batcher.
 
-Requests for the same tagger version are gathered until their estimated
-tokens reach the batch budget or the oldest has waited ``max_wait``; the
-texts then go through the bundle's pipeline (which sorts windows by length
-and splits them into the least padded batches) on the single inference
-thread of the device.
+Requests for the same model (a tagger version, or an encoder version whatever
+labels each request brings) are gathered until their estimated tokens reach
+the batch budget or the oldest has waited ``max_wait``; the texts then go
+through the bundle's pipeline (which sorts windows by length and splits them
+into the least padded batches) on an inference thread, and each request's
+own finish (its threshold, its labels) runs there too.
 ONNX Runtime releases the GIL, so the event loop keeps accepting requests
 meanwhile. The queue is bounded: beyond ``queue_max_texts`` pending texts,
 ``Overloaded`` is raised (HTTP 503 with Retry-After).
@@ -13,18 +14,16 @@ meanwhile. The queue is bounded: beyond ``queue_max_texts`` pending texts,
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from nuner.app.metrics import ServiceMetrics
-from nuner.app.registry import TaggerVersion
 from nuner.app.settings import Settings
 from nuner.core.errors import Unavailable
-from nuner.core.onnx_tagger import OnnxTagger
 from nuner.core.types import Entity
 
 
@@ -37,81 +36,37 @@ class Overloaded(Unavailable):
         super().__init__(f"try again shortly: {reason}", headers={"Retry-After": "1"})
 
 
-class TaggerCache:
-    """Loaded bundles by ``name@version``; the least recently used is evicted.
+# a model's pass over the texts of a batch: one output per text, and the tokens it ran
+RunFn = Callable[[list[str]], tuple[list[Any], int]]
+# a request's entities from its share of the outputs (its threshold, its labels)
+FinishFn = Callable[[list[Any]], list[list[Entity]]]
 
-    ``peek`` runs on the event loop without the lock (a load may hold it for a
-    second): it only stamps the time of use, which eviction then reads.
-    """
 
-    def __init__(self, settings: Settings, metrics: ServiceMetrics) -> None:
-        self.capacity = settings.loaded_taggers
-        self.settings = settings
-        self.metrics = metrics
-        self._loaded: dict[str, OnnxTagger] = {}
-        self._used: dict[str, float] = {}
-        self._lock = threading.Lock()
+def keep_above(threshold: float) -> FinishFn:
+    """A tagger request's finish: its entities at or above its threshold."""
 
-    def peek(self, version: TaggerVersion) -> OnnxTagger | None:
-        """The loaded tagger, if it is loaded (no lock, no I/O)."""
-        tagger = self._loaded.get(version.ref)
-        if tagger is not None:
-            self._used[version.ref] = time.monotonic()
-        return tagger
+    def finish(found: list[list[Entity]]) -> list[list[Entity]]:
+        return [[e for e in entities if e.score >= threshold] for entities in found]
 
-    def get(self, version: TaggerVersion) -> OnnxTagger:
-        with self._lock:
-            tagger = self._loaded.get(version.ref)
-            if tagger is None:
-                tagger = self._loaded[version.ref] = self._load(version)
-            self._used[version.ref] = time.monotonic()
-            while len(self._loaded) > self.capacity:
-                self._drop(min(self._loaded, key=lambda ref: self._used.get(ref, 0.0)))
-            return tagger
-
-    def forget(self, name: str, version: str | None = None) -> None:
-        """Drop the loaded versions of a deleted tagger, or one deleted version."""
-        with self._lock:
-            for ref in list(self._loaded):
-                ref_name, _, ref_version = ref.partition("@")
-                if ref_name == name and version in (None, ref_version):
-                    self._drop(ref)
-
-    def _load(self, version: TaggerVersion) -> OnnxTagger:
-        started = time.perf_counter()
-        tagger = OnnxTagger(
-            version.path,
-            variant=self.settings.variant,
-            device=self.settings.device,
-            threads=self.settings.threads_per_stream,
-            max_batch_tokens=self.settings.batch_max_tokens,
-            spinning=self.settings.ort_spinning,
-        )
-        self.metrics.model_load_seconds.observe(time.perf_counter() - started)
-        self.metrics.model_loads.inc()
-        self.metrics.loaded_models.set(len(self._loaded) + 1)
-        return tagger
-
-    def _drop(self, ref: str) -> None:
-        del self._loaded[ref]
-        self._used.pop(ref, None)
-        self.metrics.loaded_models.set(len(self._loaded))
+    return finish
 
 
 @dataclass
 class _Request:
     texts: Sequence[str]
-    threshold: float
+    finish: FinishFn
     future: asyncio.Future
     arrived: float
     tokens: int
+    result: list[list[Entity]] | BaseException | None = None
 
 
 @dataclass
 class _Lane:
-    """Pending requests of one tagger version."""
+    """Pending requests of one model (a tagger version, or an encoder version
+    whose requests each bring their own labels)."""
 
-    tagger: OnnxTagger
+    run: RunFn
     requests: deque[_Request] = field(default_factory=deque)
     tokens: int = 0
 
@@ -141,8 +96,10 @@ class Batcher:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="batcher")
 
     async def submit(
-        self, ref: str, tagger: OnnxTagger, texts: Sequence[str], threshold: float
+        self, ref: str, run: RunFn, texts: Sequence[str], finish: FinishFn
     ) -> list[list[Entity]]:
+        """Entities of ``texts``: batched with other requests for ``ref``, run
+        once, then ``finish`` turns this request's outputs into entities."""
         if self._closing:
             raise Overloaded("the service is shutting down")
         if self._pending_texts + len(texts) > self.queue_limit:
@@ -150,12 +107,12 @@ class Batcher:
         loop = asyncio.get_running_loop()
         request = _Request(
             texts,
-            threshold,
+            finish,
             loop.create_future(),
             loop.time(),
             sum(estimate_tokens(t) for t in texts),
         )
-        lane = self._lanes.setdefault(ref, _Lane(tagger))
+        lane = self._lanes.setdefault(ref, _Lane(run))
         lane.requests.append(request)
         lane.tokens += request.tokens
         self._pending_texts += len(texts)
@@ -188,7 +145,7 @@ class Batcher:
                 await asyncio.sleep(min(wait, self.max_wait))
                 continue
             await self._slots.acquire()
-            task = loop.create_task(self._infer(lane.tagger, ref, self._take(lane)))
+            task = loop.create_task(self._infer(lane.run, ref, self._take(lane)))
             self._running.add(task)
             task.add_done_callback(self._finished)
 
@@ -211,13 +168,12 @@ class Batcher:
         lane.tokens -= tokens
         return batch
 
-    async def _infer(self, tagger: OnnxTagger, ref: str, batch: list[_Request]) -> None:
+    async def _infer(self, run: RunFn, ref: str, batch: list[_Request]) -> None:
         texts = [t for request in batch for t in request.texts]
         started = time.perf_counter()
-
         try:
-            results, tokens = await asyncio.get_running_loop().run_in_executor(
-                self.executor, tagger.tag, texts
+            tokens = await asyncio.get_running_loop().run_in_executor(
+                self.executor, _run_batch, run, texts, batch
             )
         except Exception as error:  # deliver the failure to every waiting request
             for request in batch:
@@ -231,11 +187,25 @@ class Batcher:
         self.metrics.batch_texts.observe(len(texts))
         self.metrics.texts.labels(ref).inc(len(texts))
         self.metrics.tokens.labels(ref).inc(tokens)
-        position = 0
         for request in batch:
-            chunk = results[position : position + len(request.texts)]
-            position += len(request.texts)
-            if not request.future.done():
-                request.future.set_result(
-                    [[e for e in found if e.score >= request.threshold] for found in chunk]
-                )
+            if request.future.done():
+                continue
+            if isinstance(request.result, BaseException):
+                request.future.set_exception(request.result)
+            else:
+                request.future.set_result(request.result)
+
+
+def _run_batch(run: RunFn, texts: list[str], batch: list[_Request]) -> int:
+    """On the inference thread: the model once over every text, then each
+    request's own finish on its share (a failing finish fails its request only)."""
+    outputs, tokens = run(texts)
+    position = 0
+    for request in batch:
+        share = outputs[position : position + len(request.texts)]
+        position += len(request.texts)
+        try:
+            request.result = request.finish(share)
+        except Exception as error:
+            request.result = error
+    return tokens

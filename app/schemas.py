@@ -6,6 +6,16 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+ZERO_SHOT_EXAMPLE = {
+    "labels": ["person", "organization", "location"],
+    "text": "Angela Merkel met Emmanuel Macron in Paris.",
+}
+DESCRIBED_EXAMPLE = {
+    "labels": {"drug": "medication or drug name", "dose": "amount of a medication"},
+    "text": "Take 200 mg of ibuprofen twice a day.",
+    "encoder": "starter",
+    "threshold": 0.4,
+}
 EXTRACT_EXAMPLE = {"tagger": "conll", "text": "Angela Merkel met Emmanuel Macron in Paris."}
 BATCH_EXAMPLE = {
     "tagger": "conll@1",
@@ -18,30 +28,64 @@ class ExtractRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [EXTRACT_EXAMPLE, BATCH_EXAMPLE],
+            "examples": [ZERO_SHOT_EXAMPLE, DESCRIBED_EXAMPLE, EXTRACT_EXAMPLE, BATCH_EXAMPLE],
             # what the validator below enforces, stated in the schema too
-            "oneOf": [
-                {"required": ["text"], "properties": {"text": {"type": "string"}}},
-                {"required": ["texts"], "properties": {"texts": {"type": "array"}}},
+            "allOf": [
+                {
+                    "oneOf": [
+                        {"required": ["text"], "properties": {"text": {"type": "string"}}},
+                        {"required": ["texts"], "properties": {"texts": {"type": "array"}}},
+                    ]
+                },
+                {"oneOf": [{"required": ["tagger"]}, {"required": ["labels"]}]},
             ],
         },
     )
 
-    tagger: str = Field(
+    tagger: str | None = Field(
+        default=None,
         min_length=1,
         max_length=130,
         description="An alias (a tagger's name points at its latest version) or `name@version`.",
     )
+    labels: list[str] | dict[str, str] | None = Field(
+        default=None,
+        description="Zero-shot: entity labels, or a map from label to the description the "
+        "encoder reads in its place (limits: `NUNER_ZERO_SHOT_MAX_LABELS`, "
+        "`NUNER_MAX_LABEL_CHARS`, `NUNER_ZERO_SHOT_MAX_DESCRIPTION_CHARS`).",
+    )
+    encoder: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=130,
+        description="Zero-shot: `name` (its latest version) or `name@version`; default: the "
+        "default encoder.",
+    )
+    multi_label: bool = Field(
+        default=False,
+        strict=True,
+        description="Zero-shot: decode every label on its own, so one stretch of text may "
+        "carry several labels.",
+    )
     text: str | None = Field(default=None, description="One text.")
     texts: list[str] | None = Field(default=None, description="Several texts, tagged together.")
-    threshold: float = Field(
-        default=0.0, ge=0.0, le=1.0, strict=True, description="Drop entities below."
+    threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        strict=True,
+        description="Drop entities below (default: 0 for a tagger; the encoder's calibrated "
+        "threshold for labels).",
     )
 
     @model_validator(mode="after")
     def one_of_text_or_texts(self) -> ExtractRequest:
         if (self.text is None) == (self.texts is None):
             raise ValueError("give exactly one of 'text' or 'texts'")
+        if (self.tagger is None) == (self.labels is None):
+            raise ValueError("give exactly one of 'tagger' or 'labels' (zero-shot)")
+        if self.tagger is not None and (self.encoder is not None or self.multi_label):
+            raise ValueError("'encoder' and 'multi_label' go with 'labels', not 'tagger'")
         return self
 
     @property
@@ -82,7 +126,10 @@ class ExtractResponse(BaseModel):
         }
     )
 
-    tagger: str = Field(description="The `name@version` that answered.")
+    tagger: str | None = Field(default=None, description="The tagger `name@version` that answered.")
+    encoder: str | None = Field(
+        default=None, description="Zero-shot: the encoder `name@version` that answered."
+    )
     entities: list[EntityOut] | None = Field(default=None, description="For `text`.")
     results: list[TextResult] | None = Field(default=None, description="For `texts`, in order.")
 
@@ -124,3 +171,47 @@ class ErrorBody(BaseModel):
 class ErrorEnvelope(BaseModel):
     error: ErrorBody
     request_id: str | None = None
+
+
+class EncoderVersionOut(BaseModel):
+    version: str
+    created_at: datetime
+    base_model: str
+    variants: list[str]
+    threshold: float = Field(description="Decoding threshold for requests that give none.")
+    licences: list[str] = Field(description="Licences of the pre-training data.")
+    non_commercial: bool = Field(
+        description="Pre-trained on non-commercial data (e.g. CC BY-NC): the weights inherit it."
+    )
+    pretraining: dict = Field(description="Pre-training data summary and configuration.")
+    metrics: dict
+    verification: dict
+
+
+class EncoderSummary(BaseModel):
+    name: str
+    latest: str
+    versions: list[str]
+    non_commercial: bool = Field(description="The latest version's pre-training data is.")
+
+
+class EncoderList(BaseModel):
+    default: str | None = Field(description="The default encoder's `name@version`, if any.")
+    default_reference: str | None = Field(
+        description="What the default is set to (a bare name follows its latest version)."
+    )
+    encoders: list[EncoderSummary]
+
+
+class EncoderDetail(BaseModel):
+    name: str
+    is_default: bool
+    versions: list[EncoderVersionOut]
+
+
+class DefaultEncoderRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    encoder: str = Field(
+        min_length=1, max_length=130, description="`name` (follows its latest) or `name@version`."
+    )

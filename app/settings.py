@@ -63,6 +63,29 @@ class Settings(NunerSettings):
     queue_max_texts: int = Field(
         default=2048, ge=1, description="Pending texts before the service answers 503."
     )
+    max_label_chars: int = Field(
+        default=64, ge=1, description="Longest label name (fine-tune examples, zero-shot requests)."
+    )
+    # --- zero-shot -----------------------------------------------------------
+    default_encoder: str | None = Field(
+        default=None,
+        description="Encoder (name or name@version) for zero-shot requests that name none; "
+        "unset: the registry's default (`nuner publish-encoder --default`), changeable "
+        "without a restart.",
+    )
+    starter_encoder: bool = Field(
+        default=True,
+        description="On the embedded default, build a starter encoder on first start when "
+        "none is published (pre-trained on the packaged MIT-licensed NuNER sample).",
+    )
+    loaded_encoders: int = Field(default=2, ge=1, description="LRU size of loaded encoders.")
+    label_cache_size: int = Field(
+        default=4096, ge=1, description="Label vectors kept per process (LRU over all encoders)."
+    )
+    zero_shot_max_labels: int = Field(default=128, ge=1, description="Most labels in a request.")
+    zero_shot_max_description_chars: int = Field(
+        default=512, ge=1, description="Longest label description in a request."
+    )
     alias_cache_seconds: float = Field(
         default=1.0, ge=0, description="How long an alias lookup is reused before re-reading."
     )
@@ -85,7 +108,6 @@ class Settings(NunerSettings):
     finetune_min_examples_per_label: int = Field(
         default=2, ge=1, description="Fewest training examples that must mention each label."
     )
-    finetune_max_label_chars: int = Field(default=64, ge=1, description="Longest label name.")
     finetune_holdout_min_examples: int = Field(
         default=50,
         ge=2,

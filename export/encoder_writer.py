@@ -36,10 +36,11 @@ from nuner.core.encoder_bundle import (
     is_non_commercial,
 )
 from nuner.core.encoding import EncodedText, TextEncoder, Window, pad_batch, pad_batch_ids
-from nuner.core.onnx_encoder import VECTORS, sigmoid
+from nuner.core.onnx_encoder import VECTORS, OnnxEncoder, sigmoid
 from nuner.core.onnx_tagger import CPU, open_session
 from nuner.core.types import Example
 from nuner.core.zero_shot import decode_zero_shot
+from nuner.export.calibrate import CalibrationSet, calibrate_threshold
 from nuner.export.convert import quantize_int8
 from nuner.training.checkpoint import CheckpointError, load_fast_tokenizer, text_encoder_for
 from nuner.training.pretrain.model import DualEncoder, load_encoder
@@ -128,9 +129,12 @@ def write_encoder_bundle(
     variants: Sequence[str] = ("fp32", "int8"),
     tolerances: EncoderTolerances | None = None,
     licences: Sequence[str] = (),
+    calibration: CalibrationSet | None = None,
 ) -> EncoderManifest:
     """Export, verify and write atomically; int8 (always optional) is left out,
-    with the reason in the manifest, when it fails verification."""
+    with the reason in the manifest, when it fails verification. With held-out
+    ``calibration`` data, the default threshold is the one that does best there
+    (with the variant CPUs serve)."""
     check_name("encoder name", name)
     check_name("version", version)
     backbone, target = Path(backbone), Path(target)
@@ -185,6 +189,16 @@ def write_encoder_bundle(
             files={p.name: sha256_file(p) for p in sorted(staging.iterdir())},
         )
         (staging / "manifest.json").write_text(manifest.model_dump_json(indent=2))
+        if calibration is not None:
+            found = calibrate_threshold(OnnxEncoder(staging, device="cpu"), calibration)
+            metrics = {
+                **manifest.metrics,
+                "calibration": {**found.to_dict(), "data": calibration.source},
+            }
+            manifest = manifest.model_copy(
+                update={"threshold": found.threshold, "metrics": metrics}
+            )
+            (staging / "manifest.json").write_text(manifest.model_dump_json(indent=2))
     return manifest
 
 

@@ -339,10 +339,14 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (NUNER_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (NUNER_PORT).")] = None,
 ) -> None:
-    """Start the HTTP service (uvicorn) on the configured store."""
+    """Start the HTTP service (uvicorn) on the configured store; on the embedded
+    default's first start, build the starter encoder first (minutes, once)."""
+    from nuner.app.registry import Registry
     from nuner.app.server import serve as run_server
+    from nuner.app.starter import ensure_starter_encoder
 
     settings = get_settings()
+    ensure_starter_encoder(settings, Registry.from_settings(settings))
     run_server(host or settings.host, port or settings.port, settings.workers)
 
 
@@ -512,6 +516,50 @@ def publish(
     registry = Registry.from_settings(get_settings())
     version = registry.publish(bundle)
     typer.echo(f"published {version.ref}")
+
+
+@app.command("publish-encoder")
+def publish_encoder(
+    bundle: Annotated[Path, typer.Argument(help="A bundle directory from `nuner export-encoder`.")],
+    default: Annotated[bool, typer.Option(help="Make it the default encoder.")] = False,
+) -> None:
+    """Copy a verified encoder bundle into the store (the first becomes the default)."""
+    from nuner.app.registry import Registry
+
+    encoders = Registry.from_settings(get_settings()).encoders
+    version = encoders.publish(bundle, make_default=default)
+    typer.echo(f"published encoder {version.ref}; default: {encoders.default_reference()}")
+    if version.non_commercial:
+        typer.echo("note: pre-trained on non-commercial data; its weights carry those terms")
+
+
+@app.command("default-encoder")
+def default_encoder(
+    encoder: Annotated[
+        str | None, typer.Argument(help="name (follows its latest) or name@version.")
+    ] = None,
+) -> None:
+    """Show the default encoder, or make ENCODER the default (no restart needed)."""
+    from nuner.app.registry import Registry
+
+    encoders = Registry.from_settings(get_settings()).encoders
+    if encoder is not None:
+        encoders.set_default(encoder)
+    typer.echo(f"default encoder: {encoders.default_reference()} ({encoders.resolve(None).ref})")
+
+
+@app.command("build-starter-encoder")
+def build_starter_encoder() -> None:
+    """Pre-train, export and publish the starter encoder on the packaged MIT data
+    (what the embedded default does on first start)."""
+    from nuner.app.registry import Registry
+    from nuner.app.starter import build_starter_encoder as build
+
+    settings = get_settings()
+    work = settings.home_dir / "starter"
+    work.mkdir(parents=True, exist_ok=True)
+    version = build(Registry.from_settings(settings), work)
+    typer.echo(f"published encoder {version.ref}")
 
 
 @app.command("create-tagger")

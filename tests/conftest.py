@@ -72,6 +72,20 @@ def train_tiny_checkpoint(
     return directory
 
 
+def pretrain_tiny_dual_encoder(backbone: str, directory: Path, fraction: float = 0.02) -> Path:
+    """Pre-train a tiny backbone's dual encoder for real on a share of the shared
+    LLM-annotated sets (one epoch, high learning rate)."""
+    from nuner.training.pretrain.data import load_sources
+    from nuner.training.pretrain.trainer import PretrainConfig, pretrain
+
+    examples, sources = load_sources(
+        [DATASETS / "pile_ner_sentences", DATASETS / "nuner_sample1k"], fraction=fraction, seed=0
+    )
+    config = PretrainConfig(epochs=1, batch_size=8, learning_rate=2e-3, max_length=48, negatives=8)
+    pretrain(backbone, examples, config, directory, sources, show_progress=False)
+    return directory
+
+
 @pytest.fixture(scope="session")
 def minilm_dir() -> Path:
     from nuner.core.backbones import default_backbone_dir

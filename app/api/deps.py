@@ -14,14 +14,19 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from nuner.app.auth import ANONYMOUS, Principal
+from nuner.app.encoder_registry import EncoderVersion
 from nuner.app.errors import ApiError
 from nuner.app.jobs.queue import JobQueue
 from nuner.app.jobs.store import JobStore
+from nuner.app.loaded import LoadedBundles
 from nuner.app.metrics import ServiceMetrics
-from nuner.app.registry import Registry
+from nuner.app.registry import Registry, TaggerVersion
 from nuner.app.resolver import AliasResolver
-from nuner.app.runtime import Batcher, TaggerCache
+from nuner.app.runtime import Batcher
 from nuner.app.settings import Settings
+from nuner.app.zero_shot import LabelVectors
+from nuner.core.onnx_encoder import OnnxEncoder
+from nuner.core.onnx_tagger import OnnxTagger
 
 
 def _state(request: Request):
@@ -36,7 +41,7 @@ async def get_registry(request: Request) -> Registry:
     return _state(request).registry
 
 
-async def get_cache(request: Request) -> TaggerCache:
+async def get_cache(request: Request) -> LoadedBundles[OnnxTagger]:
     return _state(request).cache
 
 
@@ -44,7 +49,7 @@ async def get_metrics(request: Request) -> ServiceMetrics:
     return _state(request).metrics
 
 
-async def get_resolver(request: Request) -> AliasResolver:
+async def get_resolver(request: Request) -> AliasResolver[TaggerVersion]:
     return _state(request).resolver
 
 
@@ -53,14 +58,33 @@ class ExtractRuntime:
     """What ``/v1/extract`` needs, injected as one dependency."""
 
     settings: Settings
-    resolver: AliasResolver
-    cache: TaggerCache
+    resolver: AliasResolver[TaggerVersion]
+    cache: LoadedBundles[OnnxTagger]
     batcher: Batcher
+    encoder_resolver: AliasResolver[EncoderVersion]
+    encoder_cache: LoadedBundles[OnnxEncoder]
+    label_vectors: LabelVectors
 
 
 async def get_extract_runtime(request: Request) -> ExtractRuntime:
     state = _state(request)
-    return ExtractRuntime(state.settings, state.resolver, state.cache, state.batcher)
+    return ExtractRuntime(
+        state.settings,
+        state.resolver,
+        state.cache,
+        state.batcher,
+        state.encoder_resolver,
+        state.encoder_cache,
+        state.label_vectors,
+    )
+
+
+async def get_encoder_cache(request: Request) -> LoadedBundles[OnnxEncoder]:
+    return _state(request).encoder_cache
+
+
+async def get_encoder_resolver(request: Request) -> AliasResolver[EncoderVersion]:
+    return _state(request).encoder_resolver
 
 
 async def get_job_store(request: Request) -> JobStore:
@@ -100,9 +124,11 @@ async def get_writer(principal: Annotated[Principal, Depends(get_principal)]) ->
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
-CacheDep = Annotated[TaggerCache, Depends(get_cache)]
+CacheDep = Annotated[LoadedBundles[OnnxTagger], Depends(get_cache)]
+EncoderCacheDep = Annotated[LoadedBundles[OnnxEncoder], Depends(get_encoder_cache)]
+EncoderResolverDep = Annotated[AliasResolver[EncoderVersion], Depends(get_encoder_resolver)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
-ResolverDep = Annotated[AliasResolver, Depends(get_resolver)]
+ResolverDep = Annotated[AliasResolver[TaggerVersion], Depends(get_resolver)]
 ExtractRuntimeDep = Annotated[ExtractRuntime, Depends(get_extract_runtime)]
 JobStoreDep = Annotated[JobStore, Depends(get_job_store)]
 JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]

@@ -65,11 +65,10 @@ def _example_problems(
                 )
             if not label:
                 yield Problem(at, "label is empty")
-            elif len(label) > settings.finetune_max_label_chars:
+            elif len(label) > settings.max_label_chars:
                 yield Problem(
                     at,
-                    f"label is {len(label)} characters; at most "
-                    f"{settings.finetune_max_label_chars}",
+                    f"label is {len(label)} characters; at most {settings.max_label_chars}",
                 )
         yield from _overlaps(where, example)
 

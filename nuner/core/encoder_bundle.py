@@ -43,6 +43,13 @@ class EncoderManifest(BaseModel):
     max_concept_tokens: int
     logit_scale: float
     logit_bias: float
+    threshold: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Zero-shot decoding threshold for requests that give none (calibrated "
+        "on labelled data at export where given).",
+    )
     created_at: datetime
     pretraining: dict = Field(default_factory=dict)  # data, config, history (pretraining.json)
     licences: list[str] = Field(default_factory=list)

@@ -40,12 +40,13 @@ class OnnxEncoder:
         device: Device = "auto",
         threads: int | None = None,
         max_batch_tokens: int = 8192,
+        spinning: bool = True,
     ) -> None:
         self.directory = Path(directory)
         self.manifest: EncoderManifest = verify_encoder_bundle(self.directory)
         self.max_batch_tokens = max_batch_tokens
         self.provider, self.variant = open_on_best_provider(
-            device, lambda provider: self._open_variant(variant, provider, threads)
+            device, lambda provider: self._open_variant(variant, provider, threads, spinning)
         )
         tokenizer = self.directory / TOKENIZER
         self.encoder = TextEncoder.from_file(
@@ -55,15 +56,19 @@ class OnnxEncoder:
         self.concept_tokenizer.no_padding()
         self.concept_tokenizer.enable_truncation(self.manifest.max_concept_tokens)
 
-    def _open_variant(self, variant: str, provider: str, threads: int | None) -> str:
+    def _open_variant(
+        self, variant: str, provider: str, threads: int | None, spinning: bool
+    ) -> str:
         variants = self.manifest.variants
         if variant == "auto":
             variant = "int8" if provider == CPU and "int8" in variants else "fp32"
         if variant not in variants:
             raise BundleError(f"{self.directory}: no {variant} variant (has {sorted(variants)})")
         files = variants[variant]
-        self.text_session = open_session(self.directory / files.text, provider, threads)
-        self.concept_session = open_session(self.directory / files.concept, provider, threads)
+        self.text_session = open_session(self.directory / files.text, provider, threads, spinning)
+        self.concept_session = open_session(
+            self.directory / files.concept, provider, threads, spinning
+        )
         return variant
 
     def label_vectors(self, names: Sequence[str]) -> np.ndarray:
@@ -78,18 +83,25 @@ class OnnxEncoder:
         feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
         return np.asarray(self.text_session.run([VECTORS], feeds)[0], np.float32)
 
+    def encode_texts(self, texts: Sequence[str]) -> list[tuple[EncodedText, np.ndarray]]:
+        """Per text, its token vectors ``(tokens, hidden)``, each from the window
+        where the token has the most context: labels can then be scored later,
+        each request its own."""
+        return per_token_outputs(self.encoder, texts, self.token_vectors, self.max_batch_tokens)
+
+    def score(self, token_vectors: np.ndarray, label_vectors: np.ndarray) -> np.ndarray:
+        """``(tokens, labels)`` probabilities that a token belongs to a mention of a label."""
+        cosine = token_vectors @ label_vectors.T
+        return sigmoid(self.manifest.logit_scale * cosine + self.manifest.logit_bias)
+
     def token_scores(
         self, texts: Sequence[str], label_vectors: np.ndarray
     ) -> list[tuple[EncodedText, np.ndarray]]:
-        """Per text, a ``(tokens, labels)`` matrix of probabilities that the token
-        belongs to a mention of the label."""
-        scale, bias = self.manifest.logit_scale, self.manifest.logit_bias
-
-        def scores(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-            cosine = self.token_vectors(input_ids, attention_mask) @ label_vectors.T
-            return sigmoid(scale * cosine + bias)
-
-        return per_token_outputs(self.encoder, texts, scores, self.max_batch_tokens)
+        """Per text, a ``(tokens, labels)`` matrix of probabilities."""
+        return [
+            (encoded, self.score(vectors, label_vectors))
+            for encoded, vectors in self.encode_texts(texts)
+        ]
 
     def extract(
         self,

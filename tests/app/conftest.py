@@ -20,7 +20,7 @@ from nuner.app.settings import Settings
 from nuner.core.datasets import example_to_dict, read_jsonl
 from nuner.export.bundle_writer import write_bundle
 from nuner.export.verify import Tolerances
-from tests.conftest import dataset_path, train_tiny_checkpoint
+from tests.conftest import dataset_path, pretrain_tiny_dual_encoder, train_tiny_checkpoint
 
 LOOSE = Tolerances(max_f1_drop_points=10, max_label_disagreement=0.1)
 
@@ -159,3 +159,30 @@ def finished(job: dict) -> bool:
 
 def no_build_leftovers(settings) -> bool:
     return not [p for p in settings.resolved_bundles_dir.iterdir() if p.name.startswith(".")]
+
+
+# --- encoders (zero-shot) -----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_dual_encoder(tiny_bert_dir, tmp_path_factory) -> Path:
+    return pretrain_tiny_dual_encoder(str(tiny_bert_dir), tmp_path_factory.mktemp("dual") / "d")
+
+
+@pytest.fixture(scope="session")
+def make_encoder(tiny_dual_encoder, tmp_path_factory):
+    """Export the tiny dual encoder as an encoder bundle ``name@version`` (fp32)."""
+    from nuner.export.encoder_writer import write_encoder_bundle
+
+    verification = read_jsonl(dataset_path("conll2003", "dev"))[:20]
+    root = tmp_path_factory.mktemp("encoder-bundles")
+
+    def make(name: str = "starter", version: str = "1") -> Path:
+        target = root / f"{name}-{version}"
+        if not target.exists():
+            write_encoder_bundle(
+                tiny_dual_encoder, target, name, version, verification, variants=["fp32"]
+            )
+        return target
+
+    return make

@@ -32,7 +32,7 @@ def jobs_app(settings):
             update={
                 "finetune_max_examples": 5,
                 "finetune_max_chars": 400,
-                "finetune_max_label_chars": 10,
+                "max_label_chars": 10,
             }
         )
     )

@@ -18,23 +18,15 @@ from nuner.core.onnx_encoder import OnnxEncoder
 from nuner.core.onnx_tagger import OnnxTagger
 from nuner.export.encoder_writer import load_dual_encoder, write_encoder_bundle
 from nuner.training.checkpoint import load_fast_tokenizer
-from nuner.training.pretrain.data import load_sources
-from nuner.training.pretrain.trainer import PretrainConfig, pretrain
-from tests.conftest import DATASETS, dataset_path
+from tests.conftest import dataset_path, pretrain_tiny_dual_encoder
 
 LABELS = ["person", "location", "organisation"]
 
 
 @pytest.fixture(scope="module", params=["tiny_bert_dir", "tiny_roberta_dir"])
 def backbone(request, tmp_path_factory):
-    examples, sources = load_sources(
-        [DATASETS / "pile_ner_sentences", DATASETS / "nuner_sample1k"], fraction=0.02, seed=0
-    )
     out = tmp_path_factory.mktemp("dual") / request.param
-    config = PretrainConfig(epochs=1, batch_size=8, learning_rate=2e-3, max_length=48, negatives=8)
-    base = str(request.getfixturevalue(request.param))
-    pretrain(base, examples, config, out, sources, show_progress=False)
-    return out
+    return pretrain_tiny_dual_encoder(str(request.getfixturevalue(request.param)), out)
 
 
 @pytest.fixture(scope="module")

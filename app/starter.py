@@ -1,0 +1,142 @@
+"""The starter encoder: zero-shot entities from the very first start.
+
+On the embedded default, ``nuner serve`` finds no encoder published and
+builds one: the packaged backbone pre-trained (``nuner pretrain``) on the
+packaged MIT-licensed NuNER sample, exported as a verified encoder bundle
+with its threshold calibrated on a held-out tenth of that sample, published
+and made the default. Later starts find it in the registry and reuse it; an
+interrupted build resumes from its last epoch checkpoint. Pre-training data
+under non-commercial terms never goes into it. Scaled out (PostgreSQL), an
+operator publishes encoders (``nuner build-starter-encoder`` is this same
+build as a one-off command).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import random
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+
+from nuner.app.encoder_registry import EncoderVersion
+from nuner.app.registry import Registry
+from nuner.app.settings import Settings
+from nuner.core.concepts import normalize_concept
+from nuner.core.datasets import read_jsonl
+from nuner.core.types import Example
+
+logger = logging.getLogger("nuner.starter")
+
+STARTER_NAME = "starter"
+STARTER_VERSION = "1"
+STARTER_DATA = "nuner_sample1k"
+HELD_OUT_SHARE = 0.1  # for verification and threshold calibration, never trained on
+NEGATIVE_LABELS = 3  # labels offered per held-out sentence beyond its own
+SEED = 0
+# Pre-training of the starter: the packaged sample is ~1k sentences, so a few
+# epochs take minutes on 2 CPU cores (docs/zeroshot.md records the choice).
+STARTER_PRETRAINING = {"epochs": 3, "learning_rate": 1e-4}
+
+
+def starter_data() -> Path:
+    return Path(str(resources.files("nuner.data") / STARTER_DATA / "train.jsonl"))
+
+
+def wanted(settings: Settings, registry: Registry) -> bool:
+    """Embedded default, enabled, and no encoder published or pinned yet."""
+    return (
+        settings.starter_encoder
+        and not settings.uses_postgres
+        and not settings.default_encoder
+        and not registry.encoders.names()
+    )
+
+
+def ensure_starter_encoder(settings: Settings, registry: Registry) -> EncoderVersion | None:
+    """Build and publish the starter encoder if this service has none (once)."""
+    if not wanted(settings, registry):
+        return None
+    work = settings.home_dir / "starter"
+    work.mkdir(parents=True, exist_ok=True)
+    with _exclusive(work / "build.lock"):
+        if registry.encoders.names():  # another process built it meanwhile
+            return None
+        return build_starter_encoder(registry, work)
+
+
+def build_starter_encoder(registry: Registry, work: Path) -> EncoderVersion:
+    from nuner.core.backbones import resolve_backbone
+    from nuner.export.calibrate import CalibrationSet
+    from nuner.export.encoder_writer import write_encoder_bundle
+    from nuner.training.pretrain.data import load_sources
+    from nuner.training.pretrain.trainer import PretrainConfig, pretrain
+    from nuner.training.torch_setup import prepare_torch
+
+    prepare_torch(None)
+    train_texts, held_out = split_sample(read_jsonl(starter_data()))
+    examples, sources = load_sources([starter_data()])
+    examples = [e for e in examples if e.text in train_texts]
+    sources[0].update(sentences=len(examples), held_out=len(held_out))
+    logger.warning(
+        "first start: building the starter encoder (pre-training on %d MIT-licensed "
+        "sentences, then export and verification; a few minutes on 2 CPU cores, once)",
+        len(examples),
+    )
+    backbone = work / "pretrained"
+    config = PretrainConfig(**STARTER_PRETRAINING, seed=SEED)
+    pretrain(str(resolve_backbone(None)), examples, config, backbone, sources)
+    bundle = work / "bundle"
+    if bundle.exists():  # written by a build that stopped before publishing
+        shutil.rmtree(bundle)
+    calibration = CalibrationSet(
+        held_out, offered_labels(held_out), source=f"{STARTER_DATA} held-out tenth"
+    )
+    write_encoder_bundle(
+        backbone, bundle, STARTER_NAME, STARTER_VERSION, held_out, calibration=calibration
+    )
+    published = registry.encoders.publish(bundle, make_default=True)
+    shutil.rmtree(bundle)
+    logger.warning("starter encoder %s published and made the default", published.ref)
+    return published
+
+
+def split_sample(examples: list[Example]) -> tuple[set[str], list[Example]]:
+    """(texts to pre-train on, held-out examples): a seeded tenth held out, its
+    labels normalised as the concept encoder reads them ("Person" = "person")."""
+    shuffled = random.Random(SEED).sample(examples, len(examples))
+    cut = round(len(shuffled) * HELD_OUT_SHARE)
+    held_out = [
+        replace(
+            e, spans=tuple(sorted({replace(s, label=normalize_concept(s.label)) for s in e.spans}))
+        )
+        for e in shuffled[:cut]
+    ]
+    return {e.text for e in shuffled[cut:]}, held_out
+
+
+def offered_labels(examples: list[Example]) -> list[list[str]]:
+    """Per sentence, its own labels and a few others from the held-out pool
+    (a request offers labels that are absent, too)."""
+    pool = sorted({s.label for e in examples for s in e.spans})
+    chooser = random.Random(SEED)
+    offered = []
+    for example in examples:
+        own = sorted({s.label for s in example.spans})
+        others = [label for label in pool if label not in own]
+        offered.append(own + chooser.sample(others, min(NEGATIVE_LABELS, len(others))))
+    return offered
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

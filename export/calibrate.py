@@ -1,0 +1,85 @@
+"""Zero-shot F1 of an encoder over a threshold grid, and the threshold it picks.
+
+One pass of the text encoder and one of the concept encoder serve the whole
+grid: the scores do not depend on the threshold, only the decoding does.
+Used to calibrate an encoder bundle's default threshold on held-out data
+(never a test split) and by ``bench/zeroshot.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nuner.core.onnx_encoder import OnnxEncoder
+from nuner.core.types import Example, Span
+from nuner.core.zero_shot import decode_zero_shot
+from nuner.training.metrics import entity_scores
+
+THRESHOLD_GRID = tuple(round(0.05 * i, 2) for i in range(1, 20))
+
+
+@dataclass(frozen=True)
+class CalibrationSet:
+    """Held-out labelled sentences and the label names offered for each."""
+
+    examples: Sequence[Example]
+    labels: Sequence[Sequence[str]]
+    reads: Sequence[Sequence[str]] | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Calibration:
+    threshold: float
+    f1: float
+    f1_by_threshold: dict[float, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "threshold": self.threshold,
+            "f1": self.f1,
+            "f1_by_threshold": {str(t): f for t, f in self.f1_by_threshold.items()},
+        }
+
+
+def zero_shot_f1(
+    encoder: OnnxEncoder,
+    examples: Sequence[Example],
+    labels: Sequence[Sequence[str]],
+    reads: Sequence[Sequence[str]] | None = None,
+    thresholds: Sequence[float] = THRESHOLD_GRID,
+) -> dict[float, float]:
+    """Strict micro entity F1 per threshold. ``labels[i]``: the names offered for
+    example ``i`` (gold spans carry them); ``reads[i]``: what the concept encoder
+    reads for each (descriptions), default the names."""
+    reads = reads or labels
+    unique = sorted({r for per_example in reads for r in per_example})
+    vectors = dict(zip(unique, encoder.label_vectors(unique), strict=True))
+    scored = [
+        (encoded, encoder.score(token_vectors, np.stack([vectors[r] for r in example_reads])))
+        for (encoded, token_vectors), example_reads in zip(
+            encoder.encode_texts([e.text for e in examples]), reads, strict=True
+        )
+    ]
+    gold = [list(e.spans) for e in examples]
+    result = {}
+    for threshold in thresholds:
+        predicted = [
+            [
+                Span(x.start, x.end, x.label)
+                for x in decode_zero_shot(encoded, scores, names, threshold)
+            ]
+            for (encoded, scores), names in zip(scored, labels, strict=True)
+        ]
+        result[threshold] = entity_scores(gold, predicted).micro.f1
+    return result
+
+
+def calibrate_threshold(encoder: OnnxEncoder, held_out: CalibrationSet) -> Calibration:
+    """The grid's best threshold (ties: the lower, which finds more)."""
+    f1s = zero_shot_f1(encoder, held_out.examples, held_out.labels, held_out.reads)
+    best = max(f1s, key=lambda t: (f1s[t], -t))
+    return Calibration(best, f1s[best], f1s)
