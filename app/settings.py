@@ -101,6 +101,11 @@ class Settings(NunerSettings):
         description="Run a fine-tune worker process beside the API; turn off where "
         "`nuner worker` runs elsewhere (scale-out).",
     )
+    finetune_backbones: dict[str, str] = Field(
+        default_factory=dict,
+        description="Backbones a fine-tune job may name besides 'default' (NUNER_BACKBONE), "
+        'as JSON {"name": "local directory or hub id"}; clients name, never give paths.',
+    )
     finetune_max_examples: int = Field(default=5000, ge=1, description="Most examples a job takes.")
     finetune_max_chars: int = Field(
         default=2_000_000, ge=1, description="Most characters of text (train + dev) a job takes."
@@ -137,6 +142,11 @@ class Settings(NunerSettings):
     worker_poll_seconds: float = Field(
         default=0.5, gt=0, description="How often the embedded worker looks for queued jobs."
     )
+
+    @property
+    def job_backbones(self) -> dict[str, str]:
+        """The allow-list of ``/v1/finetune``'s ``backbone``: name -> what the worker loads."""
+        return {"default": self.backbone, **self.finetune_backbones}
 
     @property
     def resolved_database_url(self) -> str:

@@ -18,7 +18,8 @@ from nuner.core.types import Example, Span
 from nuner.core.zero_shot import decode_zero_shot
 from nuner.training.metrics import entity_scores
 
-THRESHOLD_GRID = tuple(round(0.05 * i, 2) for i in range(1, 20))
+# fine at the low end, where sigmoid(scale * cos + bias) of a few-epoch encoder sits
+THRESHOLD_GRID = (0.01, 0.02, 0.03, 0.05, 0.07) + tuple(round(0.05 * i, 2) for i in range(2, 20))
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,16 @@ class JobRunner:
         logger.info("job %s published %s", job.id, version.ref)
         return JobState.succeeded
 
+    def _backbone(self, name: str) -> str:
+        """What the allow-list names (a job queued before the list changed may name
+        what is no longer on it)."""
+        from nuner.core.backbones import BackboneError
+
+        backbones = self.settings.job_backbones
+        if name not in backbones:
+            raise BackboneError(f"backbone {name!r} is not on this server's list")
+        return backbones[name]
+
     def _build(self, job: JobRow):
         from nuner.app.tagger_builder import build_and_publish
         from nuner.core.backbones import resolve_backbone
@@ -111,7 +121,7 @@ class JobRunner:
             hyper.seed,
         )
         backbone = resolve_backbone(
-            request.backbone or self.settings.backbone, self.settings.allow_hub_downloads
+            self._backbone(request.backbone or "default"), self.settings.allow_hub_downloads
         )
         config = FinetuneConfig(**hyper.model_dump(), device="auto")
         device = pick_device(config.device).type

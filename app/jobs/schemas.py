@@ -77,7 +77,9 @@ class FinetuneRequest(BaseModel):
         "absent and there are enough.",
     )
     backbone: StrictStr | None = Field(
-        default=None, description="'default' or a backbone directory the worker can read."
+        default=None,
+        description="A backbone from the server's list (`GET /v1/finetune/backbones`); "
+        "default: 'default'.",
     )
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
     licences: list[StrictStr] = Field(default_factory=list, description="Licences of the data.")
@@ -188,3 +190,9 @@ class WorkerOut(BaseModel):
 class WorkerListOut(BaseModel):
     object: Literal["list"] = "list"
     data: list[WorkerOut]
+
+
+class BackboneList(BaseModel):
+    backbones: list[str] = Field(
+        description="Names a job's `backbone` may take (NUNER_FINETUNE_BACKBONES, 'default')."
+    )

@@ -19,6 +19,9 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_queued_job_survives_a_restart_and_is_served(job_settings, conll_sample):
+    job_settings = job_settings.model_copy(
+        update={"finetune_backbones": {"broken": "/no/such/backbone"}}
+    )
     without_worker = create_app(job_settings)
     async with running(without_worker) as client:
         submitted = (await client.post("/v1/finetune", json=job_body(conll_sample))).json()
@@ -44,7 +47,13 @@ async def test_queued_job_survives_a_restart_and_is_served(job_settings, conll_s
         answer = await client.post("/v1/extract", json={"tagger": "demo", "text": text})
         assert answer.status_code == 200 and answer.json()["tagger"] == "demo@1"
 
-        broken = {**job_body(conll_sample), "backbone": "/no/such/backbone"}
+        arbitrary = {**job_body(conll_sample), "backbone": "/no/such/backbone"}
+        refused = await client.post("/v1/finetune", json=arbitrary)
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "unknown_backbone"
+        assert refused.json()["error"]["details"]["allowed"] == ["broken", "default"]
+        listed = (await client.get("/v1/finetune/backbones")).json()
+        assert listed == {"backbones": ["broken", "default"]}
+        broken = {**job_body(conll_sample), "backbone": "broken"}  # listed, but not there
         failed_id = (await client.post("/v1/finetune", json=broken)).json()["id"]
         failed = await wait_for(client, failed_id, finished)
         assert failed["state"] == "failed" and failed["error"]["code"] == "invalid_backbone"

@@ -15,6 +15,7 @@ from nuner.app.auth import Principal
 from nuner.app.errors import ApiError
 from nuner.app.jobs.models import JobRow
 from nuner.app.jobs.schemas import (
+    BackboneList,
     EventListOut,
     EventOut,
     FinetuneRequest,
@@ -31,6 +32,11 @@ from nuner.app.schemas import ErrorEnvelope
 router = APIRouter(prefix="/v1/finetune", tags=["finetune"])
 workers_router = APIRouter(prefix="/v1/workers", tags=["finetune"])
 NOT_FOUND = {404: {"model": ErrorEnvelope, "description": "Unknown job."}}
+
+
+@router.get("/backbones", response_model=BackboneList, summary="Backbones a job may name")
+async def list_backbones(settings: SettingsDep, principal: ReaderDep) -> BackboneList:
+    return BackboneList(backbones=sorted(settings.job_backbones))
 
 
 def visible_job(store: JobStore, job_id: str, principal: Principal) -> JobRow:
@@ -66,6 +72,14 @@ def create_job(
             403,
             "forbidden",
             f"API key {principal.name!r} may only create taggers named '{principal.namespace}.*'",
+        )
+    backbones = settings.job_backbones
+    if request.backbone is not None and request.backbone not in backbones:
+        raise ApiError(
+            422,
+            "unknown_backbone",
+            f"backbone {request.backbone!r} is not on this server's list: {sorted(backbones)}",
+            {"allowed": sorted(backbones)},
         )
     problems = find_problems(request, settings)
     if problems:
