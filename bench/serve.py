@@ -42,6 +42,7 @@ from common import (
     conll_tagger,
     cpu_seconds,
     entity_f1,
+    http_load,
     machine,
     median,
     percentile,
@@ -146,48 +147,6 @@ def start_server(bundle: Path, workers: int) -> tuple[subprocess.Popen, str]:
         [nuner, "publish", str(bundle)], env={**os.environ, **env}, check=True, capture_output=True
     )
     return start_service(env, WORK / f"serve-{workers}.log")
-
-
-async def http_load(base: str, texts: list[str], clients: int):
-    """``clients`` workers, one sentence per request, until every sentence is answered.
-
-    aiohttp, not httpx: on these 2 shared cores httpx's connection pool spent
-    more CPU per request than the server at 64 connections (82 vs 188
-    sentences/s measured against the same server), so it measured itself.
-    """
-    import aiohttp
-
-    results: list[list[Span] | None] = [None] * len(texts)
-    latencies: list[float] = []
-    failures = 0
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for index in range(len(texts)):
-        queue.put_nowait(index)
-
-    async def worker(session: aiohttp.ClientSession) -> None:
-        nonlocal failures
-        while not queue.empty():
-            index = queue.get_nowait()
-            t0 = time.perf_counter()
-            body = {"tagger": "conll", "text": texts[index]}
-            async with session.post("/v1/extract", json=body) as response:
-                payload = await response.json()
-                status = response.status
-            if status != 200:
-                failures += 1
-                queue.put_nowait(index)
-                await asyncio.sleep(0.05)
-                continue
-            latencies.append(time.perf_counter() - t0)
-            results[index] = [Span(e["start"], e["end"], e["label"]) for e in payload["entities"]]
-
-    connector = aiohttp.TCPConnector(limit=clients)
-    timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(base, connector=connector, timeout=timeout) as session:
-        started = time.perf_counter()
-        await asyncio.gather(*[worker(session) for _ in range(clients)])
-        elapsed = time.perf_counter() - started
-    return len(texts) / elapsed, latencies, results, failures
 
 
 # --- report ----------------------------------------------------------------

@@ -22,14 +22,29 @@ per encoder x dataset):
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
+import os
 import random
+import shutil
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import typer
-from common import DATASETS, DOCS, RESULT_DATASETS, WORK, conll_tagger
+from common import (
+    DATASETS,
+    DOCS,
+    RESULT_DATASETS,
+    WORK,
+    conll_tagger,
+    http_load,
+    start_service,
+    tagger_body,
+)
 
 from nuner.core.datasets import read_jsonl
 from nuner.core.onnx_encoder import OnnxEncoder
@@ -189,6 +204,7 @@ def speed(
     encoder: str = typer.Option(..., help="Encoder bundle directory."),
     texts: int = typer.Option(200, help="conll2003 test sentences per run."),
     threads: int | None = typer.Option(None),
+    over_http: bool = typer.Option(True, "--http/--no-http", help="Also through nuner serve."),
 ) -> None:
     """Cost of 1 / 10 / 100 labels, and zero-shot vs a fine-tuned tagger."""
     model = OnnxEncoder(Path(encoder).expanduser(), variant="fp32", device="cpu", threads=threads)
@@ -208,6 +224,11 @@ def speed(
     _, tagger_dir = conll_tagger(threads=threads)
     tagger = OnnxTagger(tagger_dir, variant="fp32", device="cpu", threads=threads)
     tagger_seconds = _median_seconds(lambda: tagger(sentences))
+    http = (
+        http_speed(Path(encoder).expanduser(), tagger_dir, sentences, label_sets)
+        if over_http
+        else None
+    )
     result = {
         "texts": len(sentences),
         "encoder": f"{model.manifest.name}@{model.manifest.version}",
@@ -218,9 +239,56 @@ def speed(
         "tagger_seconds": tagger_seconds,
         "tagger_base_model": json.loads((tagger_dir / "manifest.json").read_text())["base_model"],
         "zero_shot_throughput_vs_tagger": tagger_seconds / seconds[1],
+        "http": http,
     }
     SPEED.write_text(json.dumps(result, indent=2))
     typer.echo(json.dumps(result, indent=2))
+
+
+def zero_shot_body(labels: list[str], text: str) -> dict:
+    return {"labels": labels, "text": text}
+
+
+def http_speed(
+    encoder: Path, tagger: Path, texts: list[str], label_sets: dict, clients: int = 16
+) -> dict:
+    """Sentences/s through ``nuner serve`` (one sentence per request, ``clients``
+    at once), fp32 for both models; conditions interleaved, median of 3 runs."""
+    home = WORK / "zeroshot-http-home"
+    shutil.rmtree(home, ignore_errors=True)
+    env = {
+        "NUNER_HOME": str(home),
+        "NUNER_STARTER_ENCODER": "false",
+        "NUNER_EMBEDDED_WORKER": "false",
+        "NUNER_VARIANT": "fp32",
+    }
+    nuner = str(Path(sys.executable).with_name("nuner"))
+    for command in (["publish", str(tagger)], ["publish-encoder", str(encoder)]):
+        subprocess.run(
+            [nuner, *command], env={**os.environ, **env}, check=True, capture_output=True
+        )
+    bodies = {"tagger": tagger_body} | {
+        f"{n} labels": functools.partial(zero_shot_body, labels) for n, labels in label_sets.items()
+    }
+    process, base = start_service(env, WORK / "zeroshot-http.log")
+    try:
+        runs: dict[str, list[float]] = {name: [] for name in bodies}
+        for body in bodies.values():  # warm-up: loads, label vectors cached
+            asyncio.run(http_load(base, texts[:20], 4, body))
+        for _ in range(3):
+            for name, body in bodies.items():
+                runs[name].append(asyncio.run(http_load(base, texts, clients, body))[0])
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    sps = {name: statistics.median(values) for name, values in runs.items()}
+    return {
+        "clients": clients,
+        "sentences_per_second": sps,
+        "runs": runs,
+        "zero_shot_1_label_vs_tagger": sps["1 labels"] / sps["tagger"],
+        "cost_100_vs_1_labels": sps["1 labels"] / sps["100 labels"],
+    }
 
 
 @app.command()

@@ -102,6 +102,25 @@ def render(runs: list[dict], speed: dict | None, peers: list[tuple]) -> None:
             "(goal at least 0.90); 100 labels cost "
             f"{speed['ratio_100_vs_1']:.2f}x one label (goal at most 1.2x).",
         ]
+    if speed and speed.get("http"):
+        http = speed["http"]
+        lines += [
+            "",
+            f"## Speed over HTTP (`nuner serve`, {http['clients']} clients, one sentence per "
+            "request, fp32, median of 3 interleaved runs)",
+            "",
+            "| what | sentences/s | runs |",
+            "|---|---:|---|",
+        ]
+        lines += [
+            f"| {name} | {value:.1f} | {', '.join(f'{v:.1f}' for v in http['runs'][name])} |"
+            for name, value in http["sentences_per_second"].items()
+        ]
+        lines += [
+            "",
+            f"Zero-shot (1 label) / tagger throughput: {http['zero_shot_1_label_vs_tagger']:.2f}; "
+            f"100 labels cost {http['cost_100_vs_1_labels']:.2f}x one label.",
+        ]
     (DOCS / "zeroshot.md").write_text("\n".join(lines) + "\n")
     (DOCS / "zeroshot.json").write_text(
         json.dumps({"baseline": BASELINE, "encoders": summary, "speed": speed}, indent=2)

@@ -250,3 +250,12 @@ def test_a_tampered_encoder_bundle_is_never_published(zero_shot_app, make_encode
         zero_shot_app.state.registry.encoders.publish(broken)
     assert zero_shot_app.state.registry.encoders.names() == ["starter"]
     assert not (zero_shot_app.state.registry.encoders.root / "broken" / "1").exists()
+
+
+async def test_zero_shot_requests_get_the_same_backpressure(settings, make_encoder):
+    app = create_app(settings.model_copy(update={"queue_max_texts": 2}))
+    app.state.registry.encoders.publish(make_encoder("starter", "1"))
+    async with running(app) as client:
+        response = await client.post("/v1/extract", json={"labels": LABELS, "texts": ["a"] * 3})
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert response.json()["error"]["code"] == "overloaded"
