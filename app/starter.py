@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from importlib import resources
+from importlib.util import find_spec
 from pathlib import Path
 
 from nuner.app.encoder_registry import EncoderVersion
@@ -47,18 +48,36 @@ def starter_data() -> Path:
     return Path(str(resources.files("nuner.data") / STARTER_DATA / "train.jsonl"))
 
 
+def applies(settings: Settings) -> bool:
+    """Settings alone: the embedded default, the starter on, no default pinned."""
+    return settings.starter_encoder and not settings.uses_postgres and not settings.default_encoder
+
+
+def can_build() -> bool:
+    """The build needs the training and export extras (the API image has neither)."""
+    return all(find_spec(module) is not None for module in ("torch", "transformers", "optimum"))
+
+
 def wanted(settings: Settings, registry: Registry) -> bool:
     """Embedded default, enabled, and no encoder published or pinned yet."""
-    return (
-        settings.starter_encoder
-        and not settings.uses_postgres
-        and not settings.default_encoder
-        and not registry.encoders.names()
-    )
+    if not applies(settings) or registry.encoders.names():
+        return False
+    if not can_build():
+        logger.warning(
+            "no encoder published, and this install cannot build the starter one (needs "
+            "the 'export' extra): zero-shot requests answer no_default_encoder until "
+            "`nuner publish-encoder` adds one"
+        )
+        return False
+    return True
 
 
-def ensure_starter_encoder(settings: Settings, registry: Registry) -> EncoderVersion | None:
-    """Build and publish the starter encoder if this service has none (once)."""
+def ensure_starter_encoder(settings: Settings) -> EncoderVersion | None:
+    """Build and publish the starter encoder if this service has none (once);
+    the store is opened only where a starter applies at all."""
+    if not applies(settings):
+        return None
+    registry = Registry.from_settings(settings)
     if not wanted(settings, registry):
         return None
     work = settings.home_dir / "starter"

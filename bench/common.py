@@ -135,7 +135,8 @@ def start_service(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen
     log_path.parent.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [nuner, "serve"],
-        env={**os.environ, **env, "NUNER_PORT": str(port)},
+        # benches publish what they measure; no starter encoder on their fresh homes
+        env={**os.environ, "NUNER_STARTER_ENCODER": "false", **env, "NUNER_PORT": str(port)},
         stdout=log_path.open("w"),
         stderr=subprocess.STDOUT,
     )

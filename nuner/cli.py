@@ -341,12 +341,11 @@ def serve(
 ) -> None:
     """Start the HTTP service (uvicorn) on the configured store; on the embedded
     default's first start, build the starter encoder first (minutes, once)."""
-    from nuner.app.registry import Registry
     from nuner.app.server import serve as run_server
     from nuner.app.starter import ensure_starter_encoder
 
     settings = get_settings()
-    ensure_starter_encoder(settings, Registry.from_settings(settings))
+    ensure_starter_encoder(settings)
     run_server(host or settings.host, port or settings.port, settings.workers)
 
 

@@ -16,6 +16,9 @@ DATASETS = Path(os.environ.get("NUNER_DATASETS_DIR", ROOT.parent / "shared" / "d
 FIXTURES = Path(__file__).parent / "fixtures"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# servers started by tests (in process and as subprocesses) do not build the
+# 5-minute starter encoder on their fresh homes; tests/app/test_starter.py does
+os.environ.setdefault("NUNER_STARTER_ENCODER", "false")
 
 
 def free_port() -> int:

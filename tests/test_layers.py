@@ -81,7 +81,9 @@ def test_a_type_checker_resolves_the_same_imports(tmp_path):
     assert "nuner.core.bundle.Manifest" in revealed[1]
 
 
-@pytest.mark.parametrize("script", ["export", "fewshot", "finetune", "load", "pretrain", "serve"])
+@pytest.mark.parametrize(
+    "script", ["export", "fewshot", "finetune", "load", "pretrain", "serve", "zeroshot"]
+)
 def test_every_benchmark_runs_as_a_plain_script(script):
     """`python bench/X.py` with nothing but the installed package (no path tricks)."""
     result = subprocess.run(

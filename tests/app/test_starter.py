@@ -15,6 +15,11 @@ TINY = {"epochs": 1, "learning_rate": 2e-3, "batch_size": 8, "max_length": 48, "
 
 
 @pytest.fixture
+def settings(settings):
+    return settings.model_copy(update={"starter_encoder": True})
+
+
+@pytest.fixture
 def tiny_starter(monkeypatch, tiny_bert_dir):
     """The real build, on the tiny BERT in place of the packaged MiniLM."""
     import nuner.core.backbones
@@ -25,8 +30,8 @@ def tiny_starter(monkeypatch, tiny_bert_dir):
 
 @pytest.mark.anyio
 async def test_first_start_builds_the_starter_and_later_starts_reuse_it(settings, tiny_starter):
+    built = starter.ensure_starter_encoder(settings)
     registry = Registry.from_settings(settings)
-    built = starter.ensure_starter_encoder(settings, registry)
     assert built is not None and built.ref == "starter@1"
     manifest = built.manifest
     assert manifest["licences"] == ["MIT"] and built.non_commercial is False
@@ -38,7 +43,7 @@ async def test_first_start_builds_the_starter_and_later_starts_reuse_it(settings
     assert registry.encoders.default_reference() == "starter"
     assert not (settings.home_dir / "starter" / "bundle").exists()  # only the store keeps it
     # a later start finds it and builds nothing
-    assert starter.ensure_starter_encoder(settings, Registry.from_settings(settings)) is None
+    assert starter.ensure_starter_encoder(settings) is None
     async with running(create_app(settings)) as client:
         answer = await client.post(
             "/v1/extract", json={"labels": ["person", "city"], "text": "Ann lives in Oslo ."}
@@ -46,9 +51,12 @@ async def test_first_start_builds_the_starter_and_later_starts_reuse_it(settings
     assert answer.status_code == 200 and answer.json()["encoder"] == "starter@1"
 
 
-def test_the_starter_is_not_built_where_an_operator_decides(settings):
+def test_the_starter_is_not_built_where_an_operator_decides(settings, monkeypatch):
     registry = Registry.from_settings(settings)
     assert starter.wanted(settings, registry)
+    with monkeypatch.context() as patched:  # an image without the training extras
+        patched.setattr(starter, "can_build", lambda: False)
+        assert not starter.wanted(settings, registry)
     for update in (
         {"starter_encoder": False},
         {"default_encoder": "mine"},
