@@ -37,7 +37,6 @@ STARTER_NAME = "starter"
 STARTER_VERSION = "1"
 STARTER_DATA = "nuner_sample1k"
 HELD_OUT_SHARE = 0.1  # for verification and threshold calibration, never trained on
-NEGATIVE_LABELS = 3  # labels offered per held-out sentence beyond its own
 SEED = 0
 # Pre-training of the starter: the packaged sample is ~1k sentences, so a few
 # epochs take minutes on 2 CPU cores (docs/zeroshot.md records the choice).
@@ -90,7 +89,7 @@ def ensure_starter_encoder(settings: Settings) -> EncoderVersion | None:
 
 def build_starter_encoder(registry: Registry, work: Path) -> EncoderVersion:
     from nuner.core.backbones import resolve_backbone
-    from nuner.export.calibrate import CalibrationSet
+    from nuner.export.calibrate import CalibrationSet, with_negatives
     from nuner.export.encoder_writer import write_encoder_bundle
     from nuner.training.pretrain.data import load_sources
     from nuner.training.pretrain.trainer import PretrainConfig, pretrain
@@ -113,7 +112,7 @@ def build_starter_encoder(registry: Registry, work: Path) -> EncoderVersion:
     if bundle.exists():  # written by a build that stopped before publishing
         shutil.rmtree(bundle)
     calibration = CalibrationSet(
-        held_out, offered_labels(held_out), source=f"{STARTER_DATA} held-out tenth"
+        held_out, with_negatives(held_out), source=f"{STARTER_DATA} held-out tenth"
     )
     write_encoder_bundle(
         backbone, bundle, STARTER_NAME, STARTER_VERSION, held_out, calibration=calibration
@@ -136,19 +135,6 @@ def split_sample(examples: list[Example]) -> tuple[set[str], list[Example]]:
         for e in shuffled[:cut]
     ]
     return {e.text for e in shuffled[cut:]}, held_out
-
-
-def offered_labels(examples: list[Example]) -> list[list[str]]:
-    """Per sentence, its own labels and a few others from the held-out pool
-    (a request offers labels that are absent, too)."""
-    pool = sorted({s.label for e in examples for s in e.spans})
-    chooser = random.Random(SEED)
-    offered = []
-    for example in examples:
-        own = sorted({s.label for s in example.spans})
-        others = [label for label in pool if label not in own]
-        offered.append(own + chooser.sample(others, min(NEGATIVE_LABELS, len(others))))
-    return offered
 
 
 @contextmanager

@@ -8,6 +8,7 @@ Used to calibrate an encoder bundle's default threshold on held-out data
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -19,6 +20,7 @@ from nuner.core.zero_shot import decode_zero_shot
 from nuner.training.metrics import entity_scores
 
 # fine at the low end, where sigmoid(scale * cos + bias) of a few-epoch encoder sits
+NEGATIVE_LABELS = 3  # absent labels offered per calibration sentence
 THRESHOLD_GRID = (0.01, 0.02, 0.03, 0.05, 0.07) + tuple(round(0.05 * i, 2) for i in range(2, 20))
 
 
@@ -44,6 +46,22 @@ class Calibration:
             "f1": self.f1,
             "f1_by_threshold": {str(t): f for t, f in self.f1_by_threshold.items()},
         }
+
+
+def with_negatives(
+    examples: Sequence[Example], negatives: int = NEGATIVE_LABELS, seed: int = 0
+) -> list[list[str]]:
+    """Per sentence, its own labels and ``negatives`` others from the pool, as a
+    request offers labels that are absent too (partially annotated data such as
+    LLM annotations has no fixed label set)."""
+    pool = sorted({s.label for e in examples for s in e.spans})
+    chooser = random.Random(seed)
+    offered = []
+    for example in examples:
+        own = sorted({s.label for s in example.spans})
+        others = [label for label in pool if label not in own]
+        offered.append(own + chooser.sample(others, min(negatives, len(others))))
+    return offered
 
 
 def zero_shot_f1(

@@ -288,12 +288,24 @@ def export_encoder(
         bool, typer.Option(help="Also write int8 encoders (kept only if they pass).")
     ] = True,
     verify_samples: Annotated[int, typer.Option(help="Sentences used to verify.")] = 200,
+    calibration_data: Annotated[
+        Path | None,
+        typer.Option(help="Held-out labelled sentences: the default threshold is chosen there."),
+    ] = None,
     licence: Licences = None,
     threads: Threads = None,
 ) -> None:
     """Export a pre-trained dual encoder to a verified ONNX encoder bundle (zero-shot labels)."""
     _prepare_torch(threads)
+    from nuner.export.calibrate import CalibrationSet, with_negatives
     from nuner.export.encoder_writer import write_encoder_bundle
+
+    calibration = None
+    if calibration_data is not None:
+        held_out = read_examples(calibration_data)
+        calibration = CalibrationSet(
+            held_out, with_negatives(held_out), source=str(calibration_data)
+        )
 
     manifest = write_encoder_bundle(
         backbone,
@@ -303,6 +315,7 @@ def export_encoder(
         read_examples(verify_data)[:verify_samples],
         variants=["fp32"] + ["int8"] * int8,
         licences=licence or [],
+        calibration=calibration,
     )
     for variant, reason in manifest.metrics.get("refused_variants", {}).items():
         typer.echo(f"warning: {variant} variant left out: {reason}", err=True)

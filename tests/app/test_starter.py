@@ -8,7 +8,7 @@ import pytest
 from nuner.app import starter
 from nuner.app.main import create_app
 from nuner.app.registry import Registry
-from nuner.export.calibrate import THRESHOLD_GRID
+from nuner.export.calibrate import NEGATIVE_LABELS, THRESHOLD_GRID, with_negatives
 from tests.app.conftest import running
 
 TINY = {"epochs": 1, "learning_rate": 2e-3, "batch_size": 8, "max_length": 48, "negatives": 8}
@@ -70,8 +70,8 @@ def test_the_held_out_tenth_is_never_trained_on():
 
     train_texts, held_out = starter.split_sample(read_jsonl(starter.starter_data()))
     assert len(held_out) == 99 and not {e.text for e in held_out} & train_texts
-    offered = starter.offered_labels(held_out)
+    offered = with_negatives(held_out)
     for example, labels in zip(held_out, offered, strict=True):
         own = {s.label for s in example.spans}
-        assert own <= set(labels) and len(labels) == len(own) + starter.NEGATIVE_LABELS
+        assert own <= set(labels) and len(labels) == len(own) + NEGATIVE_LABELS
         assert all(label == label.lower() for label in own)
