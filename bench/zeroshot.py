@@ -51,7 +51,7 @@ from nuner.core.onnx_encoder import OnnxEncoder
 from nuner.core.onnx_tagger import OnnxTagger
 from nuner.core.types import Example, Span
 from nuner.core.zero_shot import decode_zero_shot
-from nuner.export.calibrate import zero_shot_f1
+from nuner.export.calibrate import f1_by_threshold, score_examples, zero_shot_f1
 
 RUNS = DOCS / "zeroshot_runs.jsonl"
 SPEED = DOCS / "zeroshot_speed.json"
@@ -162,6 +162,45 @@ def read_runs() -> list[dict]:
     if not RUNS.exists():
         return []
     return [json.loads(line) for line in RUNS.read_text().splitlines() if line.strip()]
+
+
+POOLINGS = ("average", "first", "max")
+SELECTION = DOCS / "zeroshot_selection.json"
+
+
+@app.command()
+def select(
+    encoder: str = typer.Option(..., help="NAME=BUNDLE_DIR of an encoder bundle."),
+    threads: int | None = typer.Option(None),
+) -> None:
+    """Word pooling of the decoding policy, chosen on dev / train samples of
+    the four sets (best threshold of each), never on test."""
+    name, _, directory = encoder.partition("=")
+    model = OnnxEncoder(Path(directory).expanduser(), variant="fp32", device="cpu", threads=threads)
+    per_dataset = {}
+    for dataset in RESULT_DATASETS:
+        offered = list(LABEL_NAMES[dataset].values())
+        split, examples = selection_split(dataset)
+        examples = renamed(examples, LABEL_NAMES[dataset])
+        labels = [offered] * len(examples)
+        scored = score_examples(model, examples, labels)
+        per_dataset[dataset] = {
+            "split": split,
+            **{
+                p: max(f1_by_threshold(scored, examples, labels, pooling=p).values())
+                for p in POOLINGS
+            },
+        }
+        typer.echo(f"{dataset}: {per_dataset[dataset]}")
+    means = {p: statistics.mean(100 * d[p] for d in per_dataset.values()) for p in POOLINGS}
+    chosen = max(means, key=means.get)
+    SELECTION.write_text(
+        json.dumps(
+            {"encoder": name, "per_dataset": per_dataset, "mean_f1": means, "chosen": chosen},
+            indent=2,
+        )
+    )
+    typer.echo(f"mean best-threshold F1 by pooling: {means}; chosen: {chosen}")
 
 
 @app.command()

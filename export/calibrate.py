@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nuner.core.encoding import EncodedText
 from nuner.core.onnx_encoder import OnnxEncoder
 from nuner.core.types import Example, Span
-from nuner.core.zero_shot import decode_zero_shot
+from nuner.core.zero_shot import WordPooling, decode_zero_shot
 from nuner.training.metrics import entity_scores
 
 # fine at the low end, where sigmoid(scale * cos + bias) of a few-epoch encoder sits
@@ -64,6 +65,45 @@ def with_negatives(
     return offered
 
 
+def score_examples(
+    encoder: OnnxEncoder,
+    examples: Sequence[Example],
+    reads: Sequence[Sequence[str]],
+) -> list[tuple[EncodedText, np.ndarray]]:
+    """Per example, its tokens and their scores against what is read for its
+    labels: one pass of each encoder, reused by every decoding tried."""
+    unique = sorted({r for per_example in reads for r in per_example})
+    vectors = dict(zip(unique, encoder.label_vectors(unique), strict=True))
+    return [
+        (encoded, encoder.score(token_vectors, np.stack([vectors[r] for r in example_reads])))
+        for (encoded, token_vectors), example_reads in zip(
+            encoder.encode_texts([e.text for e in examples]), reads, strict=True
+        )
+    ]
+
+
+def f1_by_threshold(
+    scored: list[tuple[EncodedText, np.ndarray]],
+    examples: Sequence[Example],
+    labels: Sequence[Sequence[str]],
+    thresholds: Sequence[float] = THRESHOLD_GRID,
+    pooling: WordPooling = "average",
+) -> dict[float, float]:
+    """Strict micro entity F1 of the decoded entities, per threshold."""
+    gold = [list(e.spans) for e in examples]
+    result = {}
+    for threshold in thresholds:
+        predicted = [
+            [
+                Span(x.start, x.end, x.label)
+                for x in decode_zero_shot(encoded, scores, names, threshold, pooling=pooling)
+            ]
+            for (encoded, scores), names in zip(scored, labels, strict=True)
+        ]
+        result[threshold] = entity_scores(gold, predicted).micro.f1
+    return result
+
+
 def zero_shot_f1(
     encoder: OnnxEncoder,
     examples: Sequence[Example],
@@ -74,27 +114,8 @@ def zero_shot_f1(
     """Strict micro entity F1 per threshold. ``labels[i]``: the names offered for
     example ``i`` (gold spans carry them); ``reads[i]``: what the concept encoder
     reads for each (descriptions), default the names."""
-    reads = reads or labels
-    unique = sorted({r for per_example in reads for r in per_example})
-    vectors = dict(zip(unique, encoder.label_vectors(unique), strict=True))
-    scored = [
-        (encoded, encoder.score(token_vectors, np.stack([vectors[r] for r in example_reads])))
-        for (encoded, token_vectors), example_reads in zip(
-            encoder.encode_texts([e.text for e in examples]), reads, strict=True
-        )
-    ]
-    gold = [list(e.spans) for e in examples]
-    result = {}
-    for threshold in thresholds:
-        predicted = [
-            [
-                Span(x.start, x.end, x.label)
-                for x in decode_zero_shot(encoded, scores, names, threshold)
-            ]
-            for (encoded, scores), names in zip(scored, labels, strict=True)
-        ]
-        result[threshold] = entity_scores(gold, predicted).micro.f1
-    return result
+    scored = score_examples(encoder, examples, reads or labels)
+    return f1_by_threshold(scored, examples, labels, thresholds)
 
 
 def calibrate_threshold(encoder: OnnxEncoder, held_out: CalibrationSet) -> Calibration:

@@ -16,12 +16,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
 from nuner.core.decoding import unit_distributions, unit_starts
 from nuner.core.encoding import EncodedText
 from nuner.core.types import Entity
+
+WordPooling = Literal["average", "first", "max"]
 
 
 def decode_zero_shot(
@@ -30,13 +33,16 @@ def decode_zero_shot(
     labels: Sequence[str],
     threshold: float = 0.5,
     multi_label: bool = False,
+    pooling: WordPooling = "average",
 ) -> list[Entity]:
-    """``scores``: ``(tokens, labels)`` probabilities; entities sorted by position."""
+    """``scores``: ``(tokens, labels)`` probabilities; entities sorted by position.
+    ``pooling``: how a word's sub-word scores become one (the policy is
+    ``average``; the others exist to be compared on dev data)."""
     content = np.flatnonzero(encoded.has_content)
     if len(content) == 0 or not len(labels):
         return []
-    starts = unit_starts(encoded, content, "average")
-    words = unit_distributions(scores[content], starts, "average")  # (words, labels)
+    starts = unit_starts(encoded, content, pooling)
+    words = unit_distributions(scores[content], starts, pooling)  # (words, labels)
     firsts = content[starts]
     lasts = content[np.append(starts[1:], len(content)) - 1]
     bounds = (encoded.offsets[firsts, 0], encoded.offsets[lasts, 1])

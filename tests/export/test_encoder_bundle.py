@@ -12,7 +12,7 @@ import torch
 
 from nuner.core.bundle import BundleError, verify_bundle
 from nuner.core.concepts import MAX_CONCEPT_TOKENS
-from nuner.core.datasets import read_jsonl
+from nuner.core.datasets import read_jsonl, write_jsonl
 from nuner.core.encoder_bundle import verify_encoder_bundle
 from nuner.core.onnx_encoder import OnnxEncoder
 from nuner.core.onnx_tagger import OnnxTagger
@@ -129,11 +129,19 @@ def test_the_cli_exports_an_encoder_and_names_its_terms(backbone, tmp_path):
 
     target = tmp_path / "cli-encoder"
     verify = str(dataset_path("conll2003", "dev"))
+    held_out = tmp_path / "held-out.jsonl"
+    write_jsonl(held_out, read_jsonl(dataset_path("wnut2017", "dev"))[:30])
     result = CliRunner().invoke(
         app,
         ["export-encoder", str(backbone), "--out", str(target), "--verify-data", verify]
-        + ["--name", "starter", "--verify-samples", "20", "--no-int8"],
+        + ["--name", "starter", "--verify-samples", "20", "--no-int8"]
+        + ["--calibration-data", str(held_out)],
     )
     assert result.exit_code == 0, result.output
     assert "starter@1" in result.output and "non-commercial" in result.output
-    assert set(verify_encoder_bundle(target).variants) == {"fp32"}
+    manifest = verify_encoder_bundle(target)
+    assert set(manifest.variants) == {"fp32"}
+    calibration = manifest.metrics["calibration"]
+    assert calibration["data"] == str(held_out) and manifest.threshold == calibration["threshold"]
+    best = max(calibration["f1_by_threshold"].values())
+    assert calibration["f1"] == best
