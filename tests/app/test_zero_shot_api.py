@@ -129,6 +129,7 @@ async def test_label_vectors_are_bounded(settings, make_encoder):
             response = await client.post("/v1/extract", json={"labels": labels, "text": TEXT})
             assert response.status_code == 200
             assert len(app.state.label_vectors) <= 5
+            assert app.state.label_vectors.rows_held <= 10
         again = await client.post("/v1/extract", json={"labels": ["kind 5 3"], "text": TEXT})
         metrics = (await client.get("/metrics")).text
     assert again.status_code == 200
