@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 import typer
-from common import DOCS, ROOT, free_port, machine
+from common import DOCS, ROOT, WORK, free_port, machine
 
 REQUEST = {
     "labels": ["person", "organization", "location"],
@@ -82,12 +82,13 @@ def first_answer(clone: Path, home: Path, log: Path, timeout: float) -> dict:
 
 
 def main(timeout: float = typer.Option(1800.0)) -> None:
+    WORK.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="nuner-first-start-"))
     clone, home = work / "clone", work / "home"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     try:
-        fresh = first_answer(clone, home, DOCS / "first_start_fresh.log", timeout)
-        again = first_answer(clone, home, DOCS / "first_start_again.log", timeout)
+        fresh = first_answer(clone, home, WORK / "first_start_fresh.log", timeout)
+        again = first_answer(clone, home, WORK / "first_start_again.log", timeout)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result = {"machine": machine(), "fresh_clone": fresh, "second_start": again}

@@ -60,6 +60,8 @@ def render(runs: list[dict], speed: dict | None, selections: dict, peers: list[t
             f"{s['name']} {s['sentences']}" for s in (first["pretraining"]["data"] or [])
         )
         licences = ", ".join(first["licences"])
+        config = first["pretraining"].get("config") or {}
+        data += f"; {config.get('epochs')} epochs, lr {config.get('learning_rate')}"
         mean, mean_calibrated = average(f1), average(at_calibrated)
         cells = [
             f"{f1[d]:.1f} (t={per_dataset[d]['threshold']})" if d in f1 else "-"
