@@ -41,6 +41,10 @@ class EncoderInUse(Conflict):
     code = "encoder_in_use"
 
 
+class DefaultEncoderPinned(Conflict):
+    code = "default_encoder_pinned"
+
+
 @dataclass(frozen=True)
 class EncoderVersion:
     name: str
@@ -139,6 +143,10 @@ class EncoderRegistry:
 
     def set_default(self, reference: str) -> EncoderVersion:
         """Make ``reference`` (a name follows its latest version) the registry's default."""
+        if self.pinned_default:
+            raise DefaultEncoderPinned(
+                f"the default encoder is pinned by NUNER_DEFAULT_ENCODER={self.pinned_default!r}"
+            )
         encoder = self.resolve(reference)
         with self.sessions.begin() as session:
             session.merge(RegistryDefaultRow(key=DEFAULT_ENCODER_KEY, value=reference))

@@ -109,13 +109,6 @@ async def set_default_encoder(
 ) -> EncoderList:
     if principal.namespace is not None:
         raise ApiError(403, "forbidden", "the default encoder is service-wide: needs a global key")
-    encoders = registry.encoders
-    if encoders.pinned_default:
-        raise ApiError(
-            409,
-            "default_encoder_pinned",
-            f"the default encoder is pinned by NUNER_DEFAULT_ENCODER={encoders.pinned_default!r}",
-        )
-    await asyncio.to_thread(encoders.set_default, body.encoder)
+    await asyncio.to_thread(registry.encoders.set_default, body.encoder)
     resolver.invalidate()
     return await list_encoders(registry, principal)
