@@ -1,23 +1,28 @@
 """Zero-shot entity F1 and speed of encoder bundles (docs/zeroshot.md).
 
-Stages, each appending to ``docs/zeroshot_runs.jsonl`` (resumable, one record
-per encoder x dataset):
+The encoders are made with the product's own commands (each resumable):
 
-1. ``pretrain --candidate C``: pre-train a dual encoder into ``.bench/zs-C``
-   (resumes from its epoch checkpoints) and export it as an encoder bundle.
+    nuner build-starter-encoder                     # the starter: MIT sample, 3 epochs
+    nuner pretrain D/pile_ner_slimer391 D/nuner_sample1k D/pile_ner_sentences \
+        --out .bench/zs-all-e2-lr1e-4 --epochs 2 --lr 1e-4
+    nuner export-encoder .bench/zs-all-e2-lr1e-4 --out .bench/zs-bundles/all-e2 \
+        --name pile-nc --verify-data D/conll2003/dev.jsonl \
+        --calibration-data D/wnut2017/dev.jsonl
+
+Stages (``quality`` appends one record per encoder x dataset to
+``docs/zeroshot_runs.jsonl`` and skips what is there):
+
+1. ``select --encoder NAME=BUNDLE``: the word pooling of the decoding policy
+   compared on the selection splits (dev, or a train sample), never test.
 2. ``quality --encoder NAME=BUNDLE``: per dataset, the threshold is chosen on
    dev data (conll2003, wnut2017) or on a seeded 1,000-sentence sample of
    train (the MIT sets have no dev split), never on test; then strict entity
    F1 on the full test split at that threshold, and at the bundle's own
    calibrated threshold (what a request without ``threshold`` gets).
 3. ``speed --encoder BUNDLE``: in process, 1 / 10 / 100 labels on the same
-   texts (label vectors cached), and zero-shot throughput against a
-   fine-tuned tagger bundle on the same backbone size; medians of 5 runs.
+   texts (label vectors cached) against a fine-tuned tagger on the same
+   backbone, conditions interleaved, medians; then the same over HTTP.
 4. ``report``: docs/zeroshot.md, .json and .png.
-
-    python bench/zeroshot.py quality --encoder starter=~/.nuner/bundles/_encoders/starter/1
-    python bench/zeroshot.py speed --encoder ~/.nuner/bundles/_encoders/starter/1
-    python bench/zeroshot.py report
 """
 
 from __future__ import annotations
