@@ -96,6 +96,27 @@ def render(runs: list[dict], speed: dict | None, selections: dict, peers: list[t
         "concept pooling and negatives chosen on dev, label descriptions, a GPU pre-training "
         "run; the goal needs pre-training beyond what this machine affords in one session.",
     ]
+    lines += [
+        "",
+        "## Publishing a better encoder",
+        "",
+        "Pre-train (here, or on a GPU: `nuner pretrain` uses bf16 and `torchrun` there), "
+        "export with verification and a calibrated threshold, publish, and make it the "
+        "default; running replicas switch within `NUNER_ALIAS_CACHE_SECONDS`, no restart:",
+        "",
+        "```bash",
+        "nuner pretrain D/pile_ner_slimer391 D/nuner_sample1k D/pile_ner_sentences --out pre "
+        "--epochs 3 --lr 1e-4",
+        "nuner export-encoder pre --out bundle --name pile-nc --verify-data D/conll2003/dev.jsonl "
+        "--calibration-data D/wnut2017/dev.jsonl",
+        "nuner publish-encoder bundle          # prints the non-commercial note for pile_ner data",
+        "nuner default-encoder pile-nc         # or PUT /v1/encoders/default",
+        "```",
+        "",
+        "An encoder pre-trained on the pile_ner sets (CC BY-NC 4.0) says `non_commercial: true` "
+        "in its manifest and in `/v1/encoders`; the default stays the MIT starter unless an "
+        "operator chooses otherwise.",
+    ]
     if selections:
         lines += [
             "",
