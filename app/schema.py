@@ -9,7 +9,6 @@ start on one behind head.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from sqlalchemy.engine import Engine
 from nuner.app import models as _registry_tables  # noqa: F401  (tables on Base.metadata)
 from nuner.app.db import Base
 from nuner.app.jobs import models as _job_tables  # noqa: F401
+from nuner.core.atomic import exclusive_lock
 from nuner.core.errors import Unavailable
 
 logger = logging.getLogger("nuner.db")
@@ -114,9 +114,5 @@ def _one_migration_at_a_time(engine: Engine) -> Iterator[None]:
     if not database or database == ":memory:":
         yield
         return
-    with open(f"{database}.migrate-lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with exclusive_lock(Path(f"{database}.migrate-lock")):
+        yield

@@ -13,12 +13,9 @@ build as a one-off command).
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import random
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from importlib import resources
 from importlib.util import find_spec
@@ -27,6 +24,7 @@ from pathlib import Path
 from nuner.app.encoder_registry import EncoderVersion
 from nuner.app.registry import Registry
 from nuner.app.settings import Settings
+from nuner.core.atomic import exclusive_lock
 from nuner.core.concepts import normalize_concept
 from nuner.core.datasets import read_jsonl
 from nuner.core.types import Example
@@ -81,7 +79,7 @@ def ensure_starter_encoder(settings: Settings) -> EncoderVersion | None:
         return None
     work = settings.home_dir / "starter"
     work.mkdir(parents=True, exist_ok=True)
-    with _exclusive(work / "build.lock"):
+    with exclusive_lock(work / "build.lock"):
         if registry.encoders.names():  # another process built it meanwhile
             return None
         return build_starter_encoder(registry, work)
@@ -135,13 +133,3 @@ def split_sample(examples: list[Example]) -> tuple[set[str], list[Example]]:
         for e in shuffled[:cut]
     ]
     return {e.text for e in shuffled[cut:]}, held_out
-
-
-@contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

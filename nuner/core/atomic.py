@@ -1,10 +1,12 @@
 """Directories that appear whole or not at all: checkpoints, bundles, published
 versions. One pattern for all three: build in a hidden sibling, make it
 durable, rename it into place; on any failure remove the sibling. A process
-killed half-way leaves only a ``.NAME.staging-*`` sibling, never half a NAME."""
+killed half-way leaves only a ``.NAME.staging-*`` sibling, never half a NAME.
+And the lock file that makes processes take turns at such work."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
@@ -49,3 +51,14 @@ def fsync_tree(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Processes that share ``path`` take turns (a blocking ``flock``)."""
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
