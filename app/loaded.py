@@ -87,29 +87,27 @@ class LoadedBundles(Generic[T]):
         self.gauge.set(len(self._loaded))
 
 
+def _serving_options(settings: Settings) -> dict:
+    """How every bundle kind runs here: device, threads per stream, batch budget."""
+    return {
+        "device": settings.device,
+        "threads": settings.threads_per_stream,
+        "max_batch_tokens": settings.batch_max_tokens,
+        "spinning": settings.ort_spinning,
+    }
+
+
 def tagger_cache(settings: Settings, metrics: ServiceMetrics) -> LoadedBundles[OnnxTagger]:
     def load(version: Published) -> OnnxTagger:
-        return OnnxTagger(
-            version.path,
-            variant=settings.variant,
-            device=settings.device,
-            threads=settings.threads_per_stream,
-            max_batch_tokens=settings.batch_max_tokens,
-            spinning=settings.ort_spinning,
-        )
+        return OnnxTagger(version.path, variant=settings.variant, **_serving_options(settings))
 
     return LoadedBundles(settings.loaded_taggers, load, metrics, metrics.loaded_models)
 
 
 def encoder_cache(settings: Settings, metrics: ServiceMetrics) -> LoadedBundles[OnnxEncoder]:
+    variant = settings.variant if settings.variant != "fp16" else "auto"  # encoders have no fp16
+
     def load(version: Published) -> OnnxEncoder:
-        return OnnxEncoder(
-            version.path,
-            variant=settings.variant if settings.variant != "fp16" else "auto",
-            device=settings.device,
-            threads=settings.threads_per_stream,
-            max_batch_tokens=settings.batch_max_tokens,
-            spinning=settings.ort_spinning,
-        )
+        return OnnxEncoder(version.path, variant=variant, **_serving_options(settings))
 
     return LoadedBundles(settings.loaded_encoders, load, metrics, metrics.loaded_encoders)
