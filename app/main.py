@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from nuner import __version__
 from nuner.app.api.routes import encoders, extract, finetune, ops, taggers
+from nuner.app.api.routes.playground import install_playground
 from nuner.app.auth import ApiKeyConfig, KeyRing
 from nuner.app.errors import install_error_handlers
 from nuner.app.jobs.metrics import JobCollector
@@ -116,6 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (extract, taggers, encoders, finetune, ops):
         app.include_router(module.router)
     app.include_router(finetune.workers_router)
+    if settings.playground:
+        install_playground(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext, metrics=metrics)
     return app

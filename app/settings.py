@@ -95,6 +95,11 @@ class Settings(NunerSettings):
         description='API keys as JSON: [{"name", "sha256", "scope": "read"|"write", '
         '"namespace"}]; none = no authentication (embedded default).',
     )
+    playground: bool = Field(
+        default=True,
+        description="Serve the web playground at /ui (static files; it calls the API "
+        "with the key its user types in, like any client).",
+    )
     # --- fine-tune jobs ------------------------------------------------------
     embedded_worker: bool = Field(
         default=True,

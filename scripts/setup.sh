@@ -34,3 +34,15 @@ if [[ ",$EXTRAS," == *",dev,"* ]] && [ ! -f ".venv-audit/.installed-$PIP_AUDIT_V
     .venv-audit/bin/python -m pip install --quiet "pip-audit==$PIP_AUDIT_VERSION"
     touch ".venv-audit/.installed-$PIP_AUDIT_VERSION"
 fi
+
+# The playground's browser tests (tests/app/test_playground_browser.py) drive
+# Debian's Chromium and ChromeDriver, never a browser a tool downloads.
+if [[ ",$EXTRAS," == *",dev,"* ]] && ! { command -v chromium && command -v chromedriver; } >/dev/null; then
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    else
+        echo "chromium and chromium-driver are missing (apt-get as root installs them):" \
+            "the browser tests will fail" >&2
+    fi
+fi

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -20,9 +22,16 @@ from nuner.app.settings import Settings
 from nuner.core.datasets import example_to_dict, read_jsonl
 from nuner.export.bundle_writer import write_bundle
 from nuner.export.verify import Tolerances
-from tests.conftest import dataset_path, pretrain_tiny_dual_encoder, train_tiny_checkpoint
+from tests.conftest import (
+    dataset_path,
+    free_port,
+    pretrain_tiny_dual_encoder,
+    train_tiny_checkpoint,
+    wait_until_ready,
+)
 
 LOOSE = Tolerances(max_f1_drop_points=10, max_label_disagreement=0.1)
+NUNER = str(Path(sys.executable).with_name("nuner"))
 
 
 @pytest.fixture
@@ -186,3 +195,35 @@ def make_encoder(tiny_dual_encoder, tmp_path_factory):
         return target
 
     return make
+
+
+# --- a real server ------------------------------------------------------------
+
+
+def start_server(
+    home: Path, bundle: Path, encoder: Path | None = None, **settings: str
+) -> tuple[str, subprocess.Popen]:
+    """`nuner publish` the tagger (and `publish-encoder --default` the encoder),
+    then `nuner serve` on a free port until /readyz answers."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "NUNER_HOME": str(home),
+        "NUNER_PORT": str(port),
+        "NUNER_VARIANT": "fp32",
+        "NUNER_NUM_THREADS": "1",
+        "NUNER_WARMUP_TAGGERS": '["conll"]',
+        **settings,
+    }
+    subprocess.run([NUNER, "publish", str(bundle)], env=env, check=True, capture_output=True)
+    if encoder is not None:
+        publish = [NUNER, "publish-encoder", str(encoder), "--default"]
+        subprocess.run(publish, env=env, check=True, capture_output=True)
+    process = subprocess.Popen(
+        [NUNER, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    if not wait_until_ready(base):
+        process.kill()
+        pytest.fail(f"server did not become ready: {process.stdout.read()}")
+    return base, process

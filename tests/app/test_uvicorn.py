@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,31 +14,8 @@ import httpx
 import pytest
 
 from nuner.core.datasets import read_jsonl
-from tests.conftest import dataset_path, free_port, wait_until_ready
-
-NUNER = str(Path(sys.executable).with_name("nuner"))
-
-
-def start_server(home: Path, bundle: Path, **settings: str) -> tuple[str, subprocess.Popen]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "NUNER_HOME": str(home),
-        "NUNER_PORT": str(port),
-        "NUNER_VARIANT": "fp32",
-        "NUNER_NUM_THREADS": "1",
-        "NUNER_WARMUP_TAGGERS": '["conll"]',
-        **settings,
-    }
-    subprocess.run([NUNER, "publish", str(bundle)], env=env, check=True, capture_output=True)
-    process = subprocess.Popen(
-        [NUNER, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    base = f"http://127.0.0.1:{port}"
-    if not wait_until_ready(base):
-        process.kill()
-        pytest.fail(f"server did not become ready: {process.stdout.read()}")
-    return base, process
+from tests.app.conftest import NUNER, start_server
+from tests.conftest import dataset_path, free_port
 
 
 @pytest.fixture
