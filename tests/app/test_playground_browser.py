@@ -6,28 +6,24 @@ Screenshots of each step go to ``.artifacts/playground`` (``NUNER_TEST_ARTIFACTS
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
-import shutil
 from pathlib import Path
 
 import httpx
 import pytest
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from nuner.core.datasets import read_jsonl
+from tests.app.browser import chromium, installed, screenshot
 from tests.app.conftest import start_server
 from tests.conftest import dataset_path
 
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import TimeoutException  # noqa: E402
-from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
-
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 KEY = "playground-test-key"
 HEADERS = {"Authorization": f"Bearer {KEY}"}
 XSS = '<img src=x onerror="window.__xss=1">'
@@ -65,25 +61,9 @@ def service(tmp_path_factory, make_bundle, make_encoder, tiny_bert_dir):
 
 @pytest.fixture
 def browser(request, tmp_path):
-    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+    if not installed():
         pytest.fail("Debian's chromium and chromium-driver are needed: bash scripts/setup.sh dev")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'chromium'}",
-        "--window-size=1280,1100",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(CHROMEDRIVER))
+    driver = chromium(tmp_path / "chromium")
     driver.shots = Shots(driver, request.node.name)
     yield driver
     problems = [e for e in driver.get_log("browser") if unexpected_console_error(e)]
@@ -98,21 +78,14 @@ def unexpected_console_error(entry: dict) -> bool:
 
 
 class Shots:
+    """Numbered screenshots of a test's steps, kept as artifacts."""
+
     def __init__(self, driver, test: str) -> None:
         self.driver, self.test, self.count = driver, test, 0
 
     def take(self, step: str) -> Path:
-        """The whole page, not only the window (Chromium's DevTools protocol)."""
         self.count += 1
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        path = ARTIFACTS / f"{self.test}-{self.count:02d}-{step}.png"
-        size = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
-        clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
-        shot = self.driver.execute_cdp_cmd(
-            "Page.captureScreenshot", {"captureBeyondViewport": True, "clip": clip}
-        )
-        path.write_bytes(base64.b64decode(shot["data"]))
-        return path
+        return screenshot(self.driver, ARTIFACTS / f"{self.test}-{self.count:02d}-{step}.png")
 
 
 def wait(driver, condition, timeout: float = 30):
