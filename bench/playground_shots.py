@@ -81,13 +81,19 @@ def main(home: Path = typer.Option(WORK / "shots-home", help="NUNER_HOME of the 
         screenshot(driver, DOCS / "playground-tagger.png", "train-panel")
 
         driver.find_element(By.ID, "job-try").click()
-        wait.until(lambda d: "conll-demo@1" in d.find_element(By.ID, "raw-json").text)
+        wait.until(
+            lambda d: (
+                "conll-demo@1" in d.find_element(By.ID, "raw-json").get_attribute("textContent")
+            )
+        )
         driver.find_element(By.ID, "extract-text").clear()
         driver.find_element(By.ID, "extract-text").send_keys(TRY_TEXT)
         driver.find_element(By.ID, "extract-button").click()
         wait.until(lambda d: "Macron" in d.find_element(By.ID, "highlighted").text)
         screenshot(driver, DOCS / "playground-tagger-used.png", "result")
-        print("wrote", *(DOCS / f"playground-{n}.png" for n in ("extract", "tagger", "tagger-used")))
+        print(
+            "wrote", *(DOCS / f"playground-{n}.png" for n in ("extract", "tagger", "tagger-used"))
+        )
     finally:
         driver.quit()
         process.terminate()

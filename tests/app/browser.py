@@ -37,14 +37,14 @@ def chromium(profile: Path, width: int = 1280, height: int = 1100) -> webdriver.
 
 
 def screenshot(driver: webdriver.Chrome, path: Path, element_id: str | None = None) -> Path:
-    """The whole page (or one element of it), not only what the window shows."""
-    if element_id is None:
-        size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
-        box = {"x": 0, "y": 0, "width": size["width"], "height": size["height"]}
-    else:
-        box = driver.execute_script(
+    """The whole page (or the full-width band of one element), not only what the
+    window shows."""
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    box = {"x": 0, "y": 0, "width": size["width"], "height": size["height"]}
+    if element_id is not None:  # full width: capturing beyond the window re-lays the page out
+        box |= driver.execute_script(
             "const r = document.getElementById(arguments[0]).getBoundingClientRect();"
-            "return {x: r.left + scrollX, y: r.top + scrollY, width: r.width, height: r.height};",
+            "return {y: Math.max(0, r.top + scrollY - 8), height: r.height + 16};",
             element_id,
         )
     shot = driver.execute_cdp_cmd(
