@@ -20,7 +20,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import sessionmaker
 
 from nuner.app.bundle_store import VersionConflict, place_bundle, remove_tree, version_order
-from nuner.app.models import EncoderVersionRow, RegistryDefaultRow
+from nuner.app.models import EncoderVersionRow, RegistryDefaultRow, VersionRow
 from nuner.core.bundle import check_name
 from nuner.core.encoder_bundle import read_encoder_manifest, verify_encoder_bundle
 from nuner.core.errors import Conflict, NotFound
@@ -153,12 +153,21 @@ class EncoderRegistry:
         return encoder
 
     def delete_version(self, name: str, version: str) -> None:
-        """Refused for the version the default resolves to: requests rely on it."""
+        """Refused for the version the default resolves to, and for one that head
+        taggers run on: requests rely on them."""
         encoder = self.resolve(f"{name}@{version}")
         default = self.default_reference()
         if default is not None and self._default_version(default) == encoder.ref:
             raise EncoderInUse(
                 f"{encoder.ref} is the default encoder ({default!r}): choose another default first"
+            )
+        with self.sessions() as session:
+            query = select(VersionRow.name).where(VersionRow.encoder == encoder.ref)
+            users = sorted(set(session.scalars(query).all()))
+        if users:
+            raise EncoderInUse(
+                f"{encoder.ref} serves head taggers ({', '.join(users[:5])}): delete them first",
+                details={"taggers": users},
             )
         with self.sessions.begin() as session:
             row = session.get(EncoderVersionRow, (name, version))

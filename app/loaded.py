@@ -1,4 +1,4 @@
-"""Loaded bundles by ``name@version``: an LRU, one per kind (taggers, encoders).
+"""Loaded bundles by ``name@version``: an LRU, one per kind (taggers, heads, encoders).
 
 ``peek`` runs on the event loop without the lock (a load may hold it for a
 second): it only stamps the time of use, which eviction then reads.
@@ -16,6 +16,7 @@ from prometheus_client import Gauge
 
 from nuner.app.metrics import ServiceMetrics
 from nuner.app.settings import Settings
+from nuner.core.head import HeadTagger
 from nuner.core.onnx_encoder import OnnxEncoder
 from nuner.core.onnx_tagger import OnnxTagger
 
@@ -104,10 +105,25 @@ def tagger_cache(settings: Settings, metrics: ServiceMetrics) -> LoadedBundles[O
     return LoadedBundles(settings.loaded_taggers, load, metrics, metrics.loaded_models)
 
 
-def encoder_cache(settings: Settings, metrics: ServiceMetrics) -> LoadedBundles[OnnxEncoder]:
-    variant = settings.variant if settings.variant != "fp16" else "auto"  # encoders have no fp16
+def head_cache(settings: Settings, metrics: ServiceMetrics) -> LoadedBundles[HeadTagger]:
+    """Heads are a few KB each: thousands stay loaded, apart from the encoders'."""
+    return LoadedBundles(
+        settings.loaded_heads,
+        lambda version: HeadTagger(version.path),
+        metrics,
+        metrics.loaded_heads,
+    )
 
+
+def encoder_variant(settings: Settings) -> str:
+    """The encoder variant served here, and so the one head jobs fit on."""
+    return settings.variant if settings.variant != "fp16" else "auto"  # encoders have no fp16
+
+
+def encoder_cache(settings: Settings, metrics: ServiceMetrics) -> LoadedBundles[OnnxEncoder]:
     def load(version: Published) -> OnnxEncoder:
-        return OnnxEncoder(version.path, variant=variant, **_serving_options(settings))
+        return OnnxEncoder(
+            version.path, variant=encoder_variant(settings), **_serving_options(settings)
+        )
 
     return LoadedBundles(settings.loaded_encoders, load, metrics, metrics.loaded_encoders)

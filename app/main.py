@@ -19,7 +19,7 @@ from nuner.app.jobs.metrics import JobCollector
 from nuner.app.jobs.queue import make_queue
 from nuner.app.jobs.store import JobStore
 from nuner.app.jobs.supervisor import WorkerSupervisor
-from nuner.app.loaded import encoder_cache, tagger_cache
+from nuner.app.loaded import encoder_cache, head_cache, tagger_cache
 from nuner.app.metrics import ServiceMetrics
 from nuner.app.middleware import BodySizeLimit, RequestContext
 from nuner.app.registry import Registry
@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     )
     app.state.cache = tagger_cache(settings, metrics)
+    app.state.heads = head_cache(settings, metrics)
     app.state.resolver = AliasResolver(registry.resolve, settings.alias_cache_seconds)
     app.state.encoder_cache = encoder_cache(settings, metrics)
     app.state.encoder_resolver = AliasResolver(

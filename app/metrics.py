@@ -84,6 +84,12 @@ class ServiceMetrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.loaded_heads = Gauge(
+            "nuner_loaded_heads",
+            "Head taggers held in memory (their encoders count apart).",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self.label_vectors = Counter(
             "nuner_label_vectors_total",
             "Zero-shot label vectors looked up, by result (hit: cached, miss: computed).",

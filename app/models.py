@@ -20,6 +20,8 @@ class VersionRow(Base):
     labels: Mapped[list] = mapped_column(JSON)
     manifest: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # a head tagger's encoder version (name@version); None for a fully fine-tuned one
+    encoder: Mapped[str | None] = mapped_column(String(130), index=True, default=None)
 
 
 class AliasRow(Base):

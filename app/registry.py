@@ -22,8 +22,15 @@ from nuner.app.encoder_registry import EncoderRegistry
 from nuner.app.models import AliasRow, VersionRow
 from nuner.app.schema import prepare_schema
 from nuner.app.settings import Settings
-from nuner.core.bundle import check_name, read_manifest, verify_bundle
+from nuner.core.bundle import bundle_kind, check_name, read_manifest, verify_bundle
+from nuner.core.encoder_bundle import encoder_digest
 from nuner.core.errors import NotFound
+from nuner.core.head_bundle import (
+    EncoderMismatch,
+    EncoderPin,
+    read_head_manifest,
+    verify_head_bundle,
+)
 
 logger = logging.getLogger("nuner.registry")
 
@@ -40,10 +47,15 @@ class TaggerVersion:
     labels: list[str]
     manifest: dict
     created_at: datetime
+    encoder: str | None = None  # a head tagger's encoder version (name@version)
 
     @property
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
+
+    @property
+    def is_head(self) -> bool:
+        return self.encoder is not None
 
     @classmethod
     def from_row(cls, row: VersionRow) -> TaggerVersion:
@@ -54,6 +66,7 @@ class TaggerVersion:
             list(row.labels),
             dict(row.manifest),
             row.created_at,
+            row.encoder,
         )
 
 
@@ -123,15 +136,20 @@ class Registry:
     # --- writing -----------------------------------------------------------
 
     def publish(self, bundle: Path) -> TaggerVersion:
-        """Copy a verified bundle into the store, record it, and point its alias at it."""
-        manifest = read_manifest(bundle)  # hashes are checked once, on the copy below
+        """Copy a verified bundle (a tagger's, or a head's whose encoder is
+        published, byte for byte), record it, and point its alias at it."""
+        head = bundle_kind(bundle) == "head"
+        # hashes are checked once, on the copy below
+        manifest = read_head_manifest(bundle) if head else read_manifest(bundle)
         name = check_name("tagger name", manifest.name)
         version = check_name("version", manifest.version)
         with self.sessions() as session:
             if session.get(VersionRow, (name, version)) is not None:
                 raise VersionConflict(f"{name}@{version} is already published")
+        encoder = self._check_encoder(manifest.encoder) if head else None
         target = self.bundle_path(name, version)
-        manifest = place_bundle(bundle, target, verify_bundle, (name, version))
+        verify = verify_head_bundle if head else verify_bundle
+        manifest = place_bundle(bundle, target, verify, (name, version))
         row = VersionRow(
             name=name,
             version=version,
@@ -139,11 +157,22 @@ class Registry:
             labels=manifest.labels,
             manifest=manifest.model_dump(mode="json"),
             created_at=datetime.now(timezone.utc),
+            encoder=encoder,
         )
         with self.sessions.begin() as session:
             session.add(row)
             session.merge(AliasRow(alias=name, name=name, version=version))
         return TaggerVersion.from_row(row)
+
+    def _check_encoder(self, pin: EncoderPin) -> str:
+        """A head is published only over the very encoder bundle it was trained on."""
+        encoder = self.encoders.resolve(pin.ref)  # EncoderNotFound: 404
+        if encoder_digest(encoder.path) != pin.sha256:
+            raise EncoderMismatch(
+                f"encoder {pin.ref} here is not the bundle this head was trained on "
+                f"(sha256 {pin.sha256[:12]}... expected)"
+            )
+        return encoder.ref
 
     def delete_version(self, name: str, version: str) -> None:
         with self.sessions.begin() as session:

@@ -17,6 +17,11 @@ DESCRIBED_EXAMPLE = {
     "threshold": 0.4,
 }
 EXTRACT_EXAMPLE = {"tagger": "conll", "text": "Angela Merkel met Emmanuel Macron in Paris."}
+MANY_EXAMPLE = {
+    "taggers": ["conll", "products@2"],
+    "labels": ["drug"],
+    "text": "Angela Merkel took 200 mg of ibuprofen in Paris.",
+}
 BATCH_EXAMPLE = {
     "tagger": "conll@1",
     "texts": ["Angela Merkel visited Paris.", "Apple opened an office in Berlin."],
@@ -28,7 +33,13 @@ class ExtractRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [ZERO_SHOT_EXAMPLE, DESCRIBED_EXAMPLE, EXTRACT_EXAMPLE, BATCH_EXAMPLE],
+            "examples": [
+                ZERO_SHOT_EXAMPLE,
+                DESCRIBED_EXAMPLE,
+                EXTRACT_EXAMPLE,
+                MANY_EXAMPLE,
+                BATCH_EXAMPLE,
+            ],
             # what the validator below enforces, stated in the schema too
             "allOf": [
                 {
@@ -37,7 +48,13 @@ class ExtractRequest(BaseModel):
                         {"required": ["texts"], "properties": {"texts": {"type": "array"}}},
                     ]
                 },
-                {"oneOf": [{"required": ["tagger"]}, {"required": ["labels"]}]},
+                {
+                    "anyOf": [
+                        {"required": ["tagger"]},
+                        {"required": ["taggers"]},
+                        {"required": ["labels"]},
+                    ]
+                },
             ],
         },
     )
@@ -47,6 +64,13 @@ class ExtractRequest(BaseModel):
         min_length=1,
         max_length=130,
         description="An alias (a tagger's name points at its latest version) or `name@version`.",
+    )
+    taggers: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Several taggers (aliases or `name@version`) on the same texts, beside "
+        "`labels` if given: one answer each, in order, under `answers`; head taggers over "
+        "one encoder share its pass (at most `NUNER_MAX_REQUEST_TAGGERS`).",
     )
     labels: list[str] | dict[str, str] | None = Field(
         default=None,
@@ -82,10 +106,14 @@ class ExtractRequest(BaseModel):
     def one_of_text_or_texts(self) -> ExtractRequest:
         if (self.text is None) == (self.texts is None):
             raise ValueError("give exactly one of 'text' or 'texts'")
-        if (self.tagger is None) == (self.labels is None):
-            raise ValueError("give exactly one of 'tagger' or 'labels' (zero-shot)")
-        if self.tagger is not None and (self.encoder is not None or self.multi_label):
-            raise ValueError("'encoder' and 'multi_label' go with 'labels', not 'tagger'")
+        if self.tagger is not None and (self.taggers is not None or self.labels is not None):
+            raise ValueError("'tagger' stands alone: name several sources with 'taggers'")
+        if self.tagger is None and self.taggers is None and self.labels is None:
+            raise ValueError("give 'tagger', 'taggers' or 'labels' (zero-shot)")
+        if self.labels is None and (self.encoder is not None or self.multi_label):
+            raise ValueError("'encoder' and 'multi_label' go with 'labels'")
+        if self.taggers is not None and len(set(self.taggers)) != len(self.taggers):
+            raise ValueError("'taggers' names a tagger twice")
         return self
 
     @property
@@ -105,7 +133,16 @@ class TextResult(BaseModel):
     entities: list[EntityOut]
 
 
-class ExtractResponse(BaseModel):
+class Answer(BaseModel):
+    tagger: str | None = Field(default=None, description="The tagger `name@version` that answered.")
+    encoder: str | None = Field(
+        default=None, description="Zero-shot: the encoder `name@version` that answered."
+    )
+    entities: list[EntityOut] | None = Field(default=None, description="For `text`.")
+    results: list[TextResult] | None = Field(default=None, description="For `texts`, in order.")
+
+
+class ExtractResponse(Answer):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -126,12 +163,9 @@ class ExtractResponse(BaseModel):
         }
     )
 
-    tagger: str | None = Field(default=None, description="The tagger `name@version` that answered.")
-    encoder: str | None = Field(
-        default=None, description="Zero-shot: the encoder `name@version` that answered."
+    answers: list[Answer] | None = Field(
+        default=None, description="For `taggers`: one answer per tagger, then the labels'."
     )
-    entities: list[EntityOut] | None = Field(default=None, description="For `text`.")
-    results: list[TextResult] | None = Field(default=None, description="For `texts`, in order.")
 
 
 class VersionOut(BaseModel):

@@ -41,7 +41,18 @@ class Settings(NunerSettings):
     ort_spinning: bool = Field(
         default=False, description="Let ONNX Runtime threads busy-wait between batches."
     )
-    loaded_taggers: int = Field(default=4, ge=1, description="LRU size of loaded bundles.")
+    loaded_taggers: int = Field(
+        default=4, ge=1, description="LRU size of loaded fully fine-tuned tagger bundles."
+    )
+    loaded_heads: int = Field(
+        default=10_000,
+        ge=1,
+        description="LRU size of loaded head taggers (a few KB each; their encoders are "
+        "counted by loaded_encoders).",
+    )
+    max_request_taggers: int = Field(
+        default=16, ge=1, description="Most taggers one /v1/extract request may name."
+    )
     warmup_taggers: list[str] = Field(
         default_factory=list, description="Taggers loaded before /readyz turns ready."
     )
@@ -105,6 +116,11 @@ class Settings(NunerSettings):
         default=True,
         description="Run a fine-tune worker process beside the API; turn off where "
         "`nuner worker` runs elsewhere (scale-out).",
+    )
+    finetune_mode: Literal["head", "full"] = Field(
+        default="full",
+        description="What a fine-tune job without `mode` does: `full` fine-tunes a whole "
+        "encoder, `head` fits a small head over a published encoder (docs/heads.md).",
     )
     finetune_backbones: dict[str, str] = Field(
         default_factory=dict,

@@ -6,12 +6,9 @@ Imports torch (through training and export), so only those import it.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
-from nuner.app.jobs.builds import BUILD_PREFIX
+from nuner.app.jobs.builds import BUILD_PREFIX, build_directory
 from nuner.app.jobs.states import JobStage
 from nuner.app.registry import Registry, TaggerVersion
 from nuner.core.bundle import check_name
@@ -49,8 +46,7 @@ def build_and_publish(
     )
     notify(JobStage.exporting)
     version = registry.next_version(name)
-    work = Path(tempfile.mkdtemp(prefix=build_prefix, dir=registry.bundles_dir))
-    try:
+    with build_directory(registry.bundles_dir, build_prefix) as work:
         data = {"train_examples": len(train), "dev_examples": len(dev or [])}
         info = result.training_info(config, backbone, data)
         bundle = work / "bundle"
@@ -67,5 +63,3 @@ def build_and_publish(
         )
         notify(JobStage.publishing)
         return registry.publish(bundle)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)

@@ -23,7 +23,7 @@ from nuner.core.bundle import (
     Manifest,
     VariantInfo,
     check_name,
-    sha256_file,
+    file_hashes,
 )
 from nuner.core.inference import TaggerPipeline
 from nuner.core.labels import LabelSet
@@ -153,7 +153,7 @@ def _build(
         },
         metrics={"dev": info.get("dev_metrics")} if info.get("dev_metrics") else {},
         variants=records,
-        files={p.name: sha256_file(p) for p in sorted(staging.iterdir())},
+        files=file_hashes(staging),
     )
     (staging / MANIFEST).write_text(manifest.model_dump_json(indent=2))
     return manifest

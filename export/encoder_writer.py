@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from torch import nn
 
 from nuner.core.atomic import atomic_directory
-from nuner.core.bundle import TOKENIZER, BundleError, check_name, sha256_file
+from nuner.core.bundle import TOKENIZER, BundleError, check_name, file_hashes
 from nuner.core.concepts import MAX_CONCEPT_TOKENS, normalize_concept
 from nuner.core.decoding import merge_windows
 from nuner.core.encoder_bundle import (
@@ -186,7 +186,7 @@ def write_encoder_bundle(
             non_commercial=is_non_commercial(all_licences),
             metrics={"refused_variants": refused} if refused else {},
             variants=records,
-            files={p.name: sha256_file(p) for p in sorted(staging.iterdir())},
+            files=file_hashes(staging),
         )
         (staging / "manifest.json").write_text(manifest.model_dump_json(indent=2))
         if calibration is not None:

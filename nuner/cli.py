@@ -587,14 +587,34 @@ def create_tagger(
     max_disagreement: MaxDisagreement = 0.01,
     licence: Licences = None,
     threads: Threads = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            help="head (a head over a published encoder) or full; default: NUNER_FINETUNE_MODE."
+        ),
+    ] = None,
+    encoder: Annotated[
+        str | None, typer.Option(help="Head mode: encoder name[@version]; default: the default.")
+    ] = None,
+    description: Annotated[
+        list[str] | None,
+        typer.Option(help="Head mode: LABEL=TEXT, what the warm start reads for LABEL."),
+    ] = None,
 ) -> None:
-    """Fine-tune, export (fp32 + int8, verified) and publish a tagger in one step."""
-    _prepare_torch(threads)
+    """Fine-tune, export (fp32 + int8, verified) and publish a tagger in one step;
+    with --mode head, fit a head over a published encoder instead (seconds)."""
     from nuner.app.registry import Registry
+
+    settings = get_settings()
+    registry = Registry.from_settings(settings)
+    if (mode or settings.finetune_mode) == "head":
+        version = _create_head(registry, name, read_examples(train), dev, encoder, description)
+        typer.echo(f"published {version.ref} (a head over {version.encoder})")
+        return
+    _prepare_torch(threads)
     from nuner.app.tagger_builder import build_and_publish
     from nuner.export.verify import Tolerances
 
-    registry = Registry.from_settings(get_settings())
     config = _finetune_config(
         DEFAULTS.head, DEFAULTS.features, DEFAULTS.freeze_encoder, lr, epochs, batch_size
     )
@@ -614,6 +634,26 @@ def create_tagger(
     for variant, reason in version.manifest["training"].get("refused_variants", {}).items():
         typer.echo(f"warning: {variant} variant left out: {reason}", err=True)
     typer.echo(f"published {version.ref}")
+
+
+def _create_head(registry, name, train, dev, encoder, descriptions):
+    from nuner.app.head_builder import HeadBuild, build_and_publish_head
+    from nuner.app.loaded import encoder_variant
+    from nuner.core.onnx_encoder import OnnxEncoder
+
+    settings = get_settings()
+    pairs = [item.partition("=") for item in descriptions or []]
+    if any(not label or not sep or not text for label, sep, text in pairs):
+        raise typer.BadParameter("--description takes LABEL=TEXT")
+    version = registry.encoders.resolve(encoder)
+    loaded = OnnxEncoder(version.path, variant=encoder_variant(settings), device=settings.device)
+    build = HeadBuild(
+        name,
+        train,
+        dev=read_examples(dev) if dev else None,
+        descriptions={label: text for label, _, text in pairs},
+    )
+    return build_and_publish_head(registry, build, version, loaded)
 
 
 def _load_tagger(path: Path, threads: int | None):

@@ -25,6 +25,7 @@ from nuner.app.resolver import AliasResolver
 from nuner.app.runtime import Batcher
 from nuner.app.settings import Settings
 from nuner.app.zero_shot import LabelVectors
+from nuner.core.head import HeadTagger
 from nuner.core.onnx_encoder import OnnxEncoder
 from nuner.core.onnx_tagger import OnnxTagger
 
@@ -64,6 +65,7 @@ class ExtractRuntime:
     encoder_resolver: AliasResolver[EncoderVersion]
     encoder_cache: LoadedBundles[OnnxEncoder]
     label_vectors: LabelVectors
+    heads: LoadedBundles[HeadTagger]
 
 
 async def get_extract_runtime(request: Request) -> ExtractRuntime:
@@ -76,6 +78,7 @@ async def get_extract_runtime(request: Request) -> ExtractRuntime:
         state.encoder_resolver,
         state.encoder_cache,
         state.label_vectors,
+        state.heads,
     )
 
 

@@ -9,13 +9,26 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 logger = logging.getLogger("nuner.jobs")
 
-BUILD_PREFIX = ".build-"  # every build directory under the store (nuner.app.tagger_builder)
+BUILD_PREFIX = ".build-"  # every build directory under the store (build_directory)
 PREFIX = f"{BUILD_PREFIX}job-"  # a fine-tune job's: then its id
+
+
+@contextmanager
+def build_directory(bundles_dir: Path, prefix: str = BUILD_PREFIX) -> Iterator[Path]:
+    """Where a bundle is written before it is published (on the store's file
+    system, so publishing renames it into place); removed afterwards."""
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=bundles_dir))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def build_prefix(job_id: str) -> str:

@@ -64,6 +64,7 @@ class JobRunner:
         self.store, self.registry, self.settings = store, registry, settings
         self.stopping = stopping
         self.requeue = requeue
+        self._loaded_encoder = None  # (ref, OnnxEncoder) of the last head job
 
     def run(self, job: JobRow) -> JobState:
         beating = threading.Event()
@@ -113,6 +114,8 @@ class JobRunner:
 
         discard_builds(self.registry.bundles_dir, job.id)
         request = FinetuneRequest.model_validate(self.store.request_of(job.id))
+        if request.mode == "head":
+            return self._build_head(job, request)
         hyper = request.hyperparameters
         train, dev = split_dev(
             to_examples(request.examples),
@@ -149,6 +152,65 @@ class JobRunner:
             build_prefix=build_prefix(job.id),
         )
         return version, _metrics(version.manifest, history, device, len(train), len(dev or []))
+
+    def _build_head(self, job: JobRow, request: FinetuneRequest):
+        """Seconds, torch-free: features from the served encoder, a head fitted on them."""
+        from nuner.app.head_builder import HeadBuild, build_and_publish_head
+
+        train, dev = split_dev(
+            to_examples(request.examples),
+            to_examples(request.dev) if request.dev else None,
+            self.settings,
+            request.hyperparameters.seed,
+        )
+        encoder_version = self.registry.encoders.resolve(request.encoder)
+        self.store.heartbeat(job.id, stage=JobStage.training.value)
+        self.store.add_event(
+            job.id,
+            f"fitting a head on encoder {encoder_version.ref}: {len(train)} examples, "
+            f"{len(dev or [])} dev",
+            data={"encoder": encoder_version.ref, "mode": "head"},
+        )
+        self._check(job.id)
+        build = HeadBuild(
+            request.tagger,
+            train,
+            request.head.config(),
+            dev,
+            request.descriptions,
+            request.licences,
+        )
+        encoder = self._encoder(encoder_version)
+        version = build_and_publish_head(
+            self.registry, build, encoder_version, encoder, build_prefix(job.id)
+        )
+        history = version.manifest["training"]["history"]
+        self.store.add_event(job.id, "published", data={"history": history})
+        metrics = {
+            "mode": "head",
+            "encoder": encoder_version.ref,
+            "train_examples": len(train),
+            "dev_examples": len(dev or []),
+            "final_loss": history[-1]["loss"] if history else None,
+            "dev": version.manifest["metrics"].get("dev"),
+        }
+        return version, metrics
+
+    def _encoder(self, version):
+        """The encoder a head is fitted on, as the service runs it; the last one
+        stays loaded for the next head job."""
+        from nuner.app.loaded import encoder_variant
+        from nuner.core.onnx_encoder import OnnxEncoder
+
+        if self._loaded_encoder is None or self._loaded_encoder[0] != version.ref:
+            encoder = OnnxEncoder(
+                version.path,
+                variant=encoder_variant(self.settings),
+                device=self.settings.device,
+                threads=self.settings.num_threads,
+            )
+            self._loaded_encoder = (version.ref, encoder)
+        return self._loaded_encoder[1]
 
     def _on_epoch(self, job_id: str, record: dict, epochs: int, history: list[dict]) -> None:
         history.append(record)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_v
 from nuner.app.jobs.models import JobRow
 from nuner.app.jobs.states import JobStage, JobState, WorkerState
 from nuner.core.bundle import BundleError, check_name
-from nuner.core.hyperparameters import DEFAULTS, FeatureKind, HeadKind
+from nuner.core.hyperparameters import DEFAULTS, HEAD_DEFAULTS, FeatureKind, HeadFitConfig, HeadKind
 
 
 class SpanIn(BaseModel):
@@ -40,6 +40,31 @@ class Hyperparameters(BaseModel):
     freeze_encoder: bool = DEFAULTS.freeze_encoder
     max_length: int = Field(default=DEFAULTS.max_length, ge=32, le=512)
     seed: int = Field(default=DEFAULTS.seed, ge=0, le=2**31 - 1)
+
+
+class HeadOptions(BaseModel):
+    """A head job's fit (mode ``head``); the defaults were chosen on dev data
+    (docs/heads.md, nuner.training.head.HeadConfig)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    warm_start: bool = Field(
+        default=HEAD_DEFAULTS.warm_start,
+        description="Start from the concept encoder's vectors of the label names (or "
+        "`descriptions`): with no step the head is zero-shot extraction.",
+    )
+    steps: int = Field(default=HEAD_DEFAULTS.steps, ge=0, le=5000)
+    learning_rate: float = Field(default=HEAD_DEFAULTS.learning_rate, gt=0, le=1)
+    l2: float = Field(default=HEAD_DEFAULTS.l2, ge=0, le=10, description="Pull to the start.")
+    threshold: float | None = Field(
+        default=HEAD_DEFAULTS.threshold,
+        ge=0,
+        le=1,
+        description="Decoding threshold; null: the encoder's calibrated one.",
+    )
+
+    def config(self) -> HeadFitConfig:
+        return HeadFitConfig(**self.model_dump())
 
 
 EXAMPLE_REQUEST = {
@@ -81,14 +106,34 @@ class FinetuneRequest(BaseModel):
         description="A backbone from the server's list (`GET /v1/finetune/backbones`); "
         "default: 'default'.",
     )
+    mode: Literal["head", "full"] | None = Field(
+        default=None,
+        description="`head`: a small head over a published encoder (seconds, a few KB, "
+        "shares the encoder's pass); `full`: fine-tune a whole encoder (`backbone`, "
+        "`hyperparameters`). Default: the server's `NUNER_FINETUNE_MODE`.",
+    )
+    encoder: StrictStr | None = Field(
+        default=None,
+        description="Head mode: the encoder (`name` or `name@version`, see /v1/encoders); "
+        "default: the default encoder.",
+    )
+    descriptions: dict[StrictStr, StrictStr] = Field(
+        default_factory=dict,
+        description="Head mode: what the concept encoder reads in place of a label's name "
+        'for the warm start, e.g. {"PER": "person"}.',
+    )
+    head: HeadOptions = Field(default_factory=HeadOptions)
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
     licences: list[StrictStr] = Field(default_factory=list, description="Licences of the data.")
 
-    def summary(self) -> dict:
+    def summary(self, mode: str) -> dict:
         """What a job listing shows of the request (the examples stay in the store)."""
         return {
+            "mode": mode,
             "backbone": self.backbone or "default",
+            "encoder": self.encoder,
             "hyperparameters": self.hyperparameters.model_dump(),
+            "head": self.head.model_dump(),
             "train_examples": len(self.examples),
             "dev_examples": len(self.dev or []),
         }
@@ -119,8 +164,11 @@ class JobOut(BaseModel):
     finished_at: datetime | None
     attempts: int
     cancel_requested: bool
+    mode: Literal["head", "full"] = "full"  # jobs queued before heads existed were full
     backbone: str
+    encoder: str | None = None
     hyperparameters: Hyperparameters
+    head: HeadOptions = Field(default_factory=HeadOptions)
     train_examples: int
     dev_examples: int
     result: str | None = Field(description="The published `name@version` once succeeded.")

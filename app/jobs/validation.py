@@ -97,6 +97,14 @@ def _label_problems(request: FinetuneRequest, settings: Settings) -> Iterator[Pr
                 f"label {label!r} appears in {count} example(s); each label needs at least "
                 f"{minimum}",
             )
+    limit = settings.zero_shot_max_description_chars
+    for label, description in sorted(request.descriptions.items()):
+        if label not in per_label:
+            yield Problem("descriptions", f"label {label!r} does not occur in the examples")
+        elif not description.strip() or len(description) > limit:
+            yield Problem(
+                "descriptions", f"the description of {label!r} must have 1 to {limit} characters"
+            )
     for index, example in enumerate(request.dev or []):
         for position, span in enumerate(example.spans):
             if span.label.strip() and span.label.strip() not in per_label:

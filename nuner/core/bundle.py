@@ -83,6 +83,11 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def file_hashes(directory: Path) -> dict[str, str]:
+    """The ``files`` of a manifest: the sha256 of every file written so far."""
+    return {p.name: sha256_file(p) for p in sorted(directory.iterdir())}
+
+
 def read_manifest_json(directory: str | Path, kind: str) -> dict:
     """A bundle's manifest.json as JSON (a tagger's or an encoder's), before validation."""
     path = Path(directory) / MANIFEST
@@ -94,10 +99,15 @@ def read_manifest_json(directory: str | Path, kind: str) -> dict:
         raise BundleError(f"{path} is not valid JSON: {error}") from error
 
 
+def bundle_kind(directory: str | Path) -> str:
+    """``tagger``, ``head`` or ``encoder``, as the bundle's manifest says."""
+    return read_manifest_json(directory, "tagger").get("kind", "tagger")
+
+
 def parse_manifest(directory: str | Path, kind: str, model: type[M], format_version: int) -> M:
     """A bundle's manifest of the given kind (``tagger`` or ``encoder``) and format."""
     raw = read_manifest_json(directory, kind)
-    found = raw.get("kind", "tagger")  # tagger manifests predate the field
+    found = raw.get("kind", "tagger")  # tagger manifests predate the field (bundle_kind)
     if found != kind:
         raise BundleError(f"{directory} holds a {found} bundle, not a {kind} bundle")
     if raw.get("format_version") != format_version:

@@ -15,7 +15,14 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from nuner.core.bundle import TOKENIZER, BundleError, parse_manifest, verify_files
+from nuner.core.bundle import (
+    MANIFEST,
+    TOKENIZER,
+    BundleError,
+    parse_manifest,
+    sha256_file,
+    verify_files,
+)
 
 ENCODER_FORMAT_VERSION = 1
 # per variant: (text encoder, concept encoder)
@@ -66,6 +73,12 @@ def is_non_commercial(licences: list[str]) -> bool:
         for licence in licences
         for marker in NON_COMMERCIAL_MARKERS
     )
+
+
+def encoder_digest(directory: str | Path) -> str:
+    """An encoder bundle's identity: the sha256 of its manifest, which holds the
+    sha256 of every other file (head taggers pin it)."""
+    return sha256_file(Path(directory) / MANIFEST)
 
 
 def read_encoder_manifest(directory: str | Path) -> EncoderManifest:

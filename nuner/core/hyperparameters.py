@@ -43,3 +43,21 @@ class FinetuneConfig(BaseModel):
 
 
 DEFAULTS = FinetuneConfig()
+
+
+class HeadFitConfig(BaseModel):
+    """How a head tagger is fitted on a shared encoder's token vectors
+    (``nuner.training.head``); defaults chosen on dev data (docs/heads.md)."""
+
+    warm_start: bool = Field(
+        default=True, description="Start from the zero-shot vectors of the label names."
+    )
+    steps: int = Field(default=200, ge=0, le=100_000, description="Full-batch Adam steps.")
+    learning_rate: float = Field(default=0.05, gt=0, le=10)
+    l2: float = Field(default=1e-4, ge=0, description="Pull towards the start weights.")
+    threshold: float | None = Field(
+        default=0.4, ge=0, le=1, description="Decoding threshold; None: the encoder's."
+    )
+
+
+HEAD_DEFAULTS = HeadFitConfig()

@@ -18,7 +18,7 @@ from tokenizers import Tokenizer
 
 from nuner.core.bundle import TOKENIZER, BundleError
 from nuner.core.concepts import normalize_concept
-from nuner.core.encoder_bundle import EncoderManifest, verify_encoder_bundle
+from nuner.core.encoder_bundle import EncoderManifest, encoder_digest, verify_encoder_bundle
 from nuner.core.encoding import EncodedText, TextEncoder, pad_batch_ids
 from nuner.core.inference import per_token_outputs
 from nuner.core.onnx_tagger import CPU, Device, open_on_best_provider, open_session
@@ -50,6 +50,7 @@ class OnnxEncoder:
     ) -> None:
         self.directory = Path(directory)
         self.manifest: EncoderManifest = verify_encoder_bundle(self.directory)
+        self.digest = encoder_digest(self.directory)  # what head taggers pin
         self.max_batch_tokens = max_batch_tokens
         self.provider, self.variant = open_on_best_provider(
             device, lambda provider: self._open_variant(variant, provider, threads, spinning)

@@ -1,17 +1,17 @@
 from __future__ import annotations
 
-import asyncio
+from typing import TypeVar
 
 from fastapi import APIRouter
 
-from nuner.app.api.deps import ExtractRuntime, ExtractRuntimeDep, ReaderDep
+from nuner.app.api.deps import ExtractRuntimeDep, ReaderDep
 from nuner.app.errors import ApiError
-from nuner.app.registry import TaggerNotFound
-from nuner.app.runtime import keep_above
+from nuner.app.extraction import Answer, Extraction, Sources
+from nuner.app.schemas import Answer as AnswerOut
 from nuner.app.schemas import EntityOut, ErrorEnvelope, ExtractRequest, ExtractResponse, TextResult
-from nuner.app.zero_shot import LabelQuery, check_labels, encoder_run, zero_shot_finish
 from nuner.core.types import Entity
 
+A = TypeVar("A", bound=AnswerOut)
 router = APIRouter(prefix="/v1", tags=["extract"])
 
 ERRORS = {
@@ -56,7 +56,7 @@ def to_out(entities: list[Entity]) -> list[EntityOut]:
     response_model=ExtractResponse,
     response_model_exclude_none=True,
     responses=ERRORS,
-    summary="Extract entities from one text or a batch, with a tagger or zero-shot labels",
+    summary="Extract entities from one text or a batch: a tagger, several, or zero-shot labels",
 )
 async def extract(
     body: ExtractRequest, runtime: ExtractRuntimeDep, principal: ReaderDep
@@ -67,44 +67,33 @@ async def extract(
 
     With ``labels`` in place of ``tagger``, the default (or the named) encoder
     scores every word against each label's name or description, with no
-    trained tagger at all (decoding policy: docs/spans.md)."""
+    trained tagger at all (decoding policy: docs/spans.md). With ``taggers``
+    (and ``labels`` if given), one answer per source under ``answers``; head
+    taggers over one encoder and the labels share one encoder pass."""
     texts = body.all_texts
-    check_texts(texts, runtime.settings.max_text_chars, runtime.settings.max_batch_texts)
-    if body.labels is not None:
-        return await extract_zero_shot(body, body.labels, texts, runtime)
-    reference = body.tagger or ""
-    if not principal.owns(reference.partition("@")[0]):
-        raise TaggerNotFound(f"no tagger or alias named {reference!r}")
-    # fast paths stay on the event loop; database and disk work go to a thread
-    resolver, cache = runtime.resolver, runtime.cache
-    version = resolver.cached(reference) or await asyncio.to_thread(resolver.resolve, reference)
-    tagger = cache.peek(version) or await asyncio.to_thread(cache.get, version)
-    finish = keep_above(body.threshold or 0.0)
-    results = await runtime.batcher.submit(version.ref, tagger.tag, texts, finish)
-    return respond(body, results, tagger=version.ref)
-
-
-async def extract_zero_shot(
-    body: ExtractRequest,
-    labels: list[str] | dict[str, str],
-    texts: list[str],
-    runtime: ExtractRuntime,
-) -> ExtractResponse:
-    names, reads = check_labels(labels, runtime.settings)
-    resolver, cache = runtime.encoder_resolver, runtime.encoder_cache
-    version = resolver.cached(body.encoder) or await asyncio.to_thread(
-        resolver.resolve, body.encoder
+    settings = runtime.settings
+    check_texts(texts, settings.max_text_chars, settings.max_batch_texts)
+    if body.taggers is not None and len(body.taggers) > settings.max_request_taggers:
+        raise ApiError(
+            422,
+            "too_many_taggers",
+            f"{len(body.taggers)} taggers; at most {settings.max_request_taggers} per request",
+            {"count": len(body.taggers), "limit": settings.max_request_taggers},
+        )
+    sources = Sources(
+        body.taggers or ([body.tagger] if body.tagger else []),
+        body.labels,
+        body.encoder,
+        body.threshold,
+        body.multi_label,
     )
-    encoder = cache.peek(version) or await asyncio.to_thread(cache.get, version)
-    threshold = encoder.manifest.threshold if body.threshold is None else body.threshold
-    query = LabelQuery(names, reads, threshold, body.multi_label)
-    finish = zero_shot_finish(version.ref, encoder, query, runtime.label_vectors)
-    lane = f"encoder:{version.ref}"  # one lane per encoder, whatever the labels
-    results = await runtime.batcher.submit(lane, encoder_run(encoder), texts, finish)
-    return respond(body, results, encoder=version.ref)
+    answers = await Extraction(runtime, principal, texts).run(sources)
+    if body.taggers is None:
+        return answer_out(body, answers[0], ExtractResponse)
+    return ExtractResponse(answers=[answer_out(body, answer, AnswerOut) for answer in answers])
 
 
-def respond(body: ExtractRequest, results: list[list[Entity]], **answered: str) -> ExtractResponse:
+def answer_out(body: ExtractRequest, answer: Answer, model: type[A]) -> A:
     if body.text is not None:
-        return ExtractResponse(**answered, entities=to_out(results[0]))
-    return ExtractResponse(**answered, results=[TextResult(entities=to_out(r)) for r in results])
+        return model(**answer.by, entities=to_out(answer.entities[0]))
+    return model(**answer.by, results=[TextResult(entities=to_out(r)) for r in answer.entities])

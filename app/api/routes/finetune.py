@@ -10,7 +10,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
-from nuner.app.api.deps import JobQueueDep, JobStoreDep, ReaderDep, SettingsDep, WriterDep
+from nuner.app.api.deps import (
+    JobQueueDep,
+    JobStoreDep,
+    ReaderDep,
+    RegistryDep,
+    SettingsDep,
+    WriterDep,
+)
 from nuner.app.auth import Principal
 from nuner.app.errors import ApiError
 from nuner.app.jobs.models import JobRow
@@ -27,7 +34,9 @@ from nuner.app.jobs.schemas import (
 from nuner.app.jobs.states import JobState
 from nuner.app.jobs.store import JobNotFound, JobStore
 from nuner.app.jobs.validation import find_problems
+from nuner.app.registry import Registry
 from nuner.app.schemas import ErrorEnvelope
+from nuner.app.settings import Settings
 
 router = APIRouter(prefix="/v1/finetune", tags=["finetune"])
 workers_router = APIRouter(prefix="/v1/workers", tags=["finetune"])
@@ -63,6 +72,7 @@ def create_job(
     store: JobStoreDep,
     queue: JobQueueDep,
     settings: SettingsDep,
+    registry: RegistryDep,
     principal: WriterDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> JobOut:
@@ -73,14 +83,8 @@ def create_job(
             "forbidden",
             f"API key {principal.name!r} may only create taggers named '{principal.namespace}.*'",
         )
-    backbones = settings.job_backbones
-    if request.backbone is not None and request.backbone not in backbones:
-        raise ApiError(
-            422,
-            "unknown_backbone",
-            f"backbone {request.backbone!r} is not on this server's list: {sorted(backbones)}",
-            {"allowed": sorted(backbones)},
-        )
+    request = request.model_copy(update={"mode": request.mode or settings.finetune_mode})
+    check_mode(request, settings, registry)
     problems = find_problems(request, settings)
     if problems:
         details = [{"location": p.location, "problem": p.problem} for p in problems]
@@ -88,7 +92,7 @@ def create_job(
     job, created = store.create(
         request.tagger,
         request.model_dump(mode="json"),
-        request.summary(),
+        request.summary(request.mode),
         # keys are per caller: one team's key can never return another team's job
         f"{principal.name}:{idempotency_key}" if idempotency_key else None,
     )
@@ -107,6 +111,27 @@ def create_job(
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/finetune/{job.id}"
     return JobOut.from_row(job)
+
+
+def check_mode(request: FinetuneRequest, settings: Settings, registry: Registry) -> None:
+    """A head job names a published encoder, a full one a backbone from the list."""
+    if request.mode == "head":
+        if request.backbone is not None:
+            raise ApiError(
+                422, "invalid_request", "'backbone' is for mode 'full'; a head names an 'encoder'"
+            )
+        registry.encoders.resolve(request.encoder)  # 404 encoder_not_found / no_default_encoder
+        return
+    if request.encoder is not None or request.descriptions:
+        raise ApiError(422, "invalid_request", "'encoder' and 'descriptions' are for mode 'head'")
+    backbones = settings.job_backbones
+    if request.backbone is not None and request.backbone not in backbones:
+        raise ApiError(
+            422,
+            "unknown_backbone",
+            f"backbone {request.backbone!r} is not on this server's list: {sorted(backbones)}",
+            {"allowed": sorted(backbones)},
+        )
 
 
 @router.get(
