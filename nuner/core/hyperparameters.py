@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from nuner.core.alignment import MisalignedPolicy
 from nuner.core.decoding import Aggregation
@@ -48,6 +48,8 @@ DEFAULTS = FinetuneConfig()
 class HeadFitConfig(BaseModel):
     """How a head tagger is fitted on a shared encoder's token vectors
     (``nuner.training.head``); defaults chosen on dev data (docs/heads.md)."""
+
+    model_config = ConfigDict(frozen=True)
 
     warm_start: bool = Field(
         default=True, description="Start from the zero-shot vectors of the label names."

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from nuner.app.api.deps import EncoderResolverDep, ReaderDep, RegistryDep, WriterDep
+from nuner.app.api.deps import (
+    EncoderCacheDep,
+    EncoderResolverDep,
+    ReaderDep,
+    RegistryDep,
+    WriterDep,
+)
 from nuner.app.encoder_registry import EncoderNotFound, EncoderRegistry, EncoderVersion
 from nuner.app.errors import ApiError
 from nuner.app.schemas import (
@@ -112,3 +118,28 @@ async def set_default_encoder(
     await asyncio.to_thread(registry.encoders.set_default, body.encoder)
     resolver.invalidate()
     return await list_encoders(registry, principal)
+
+
+@router.delete(
+    "/{name}/versions/{version}",
+    status_code=204,
+    responses={
+        **NOT_FOUND,
+        409: {"model": ErrorEnvelope, "description": "The default, or head taggers use it."},
+    },
+    summary="Delete an encoder version no head tagger and no default relies on",
+)
+async def delete_encoder_version(
+    name: str,
+    version: str,
+    registry: RegistryDep,
+    resolver: EncoderResolverDep,
+    cache: EncoderCacheDep,
+    principal: WriterDep,
+) -> Response:
+    if principal.namespace is not None:
+        raise ApiError(403, "forbidden", "encoders are service-wide: needs a global key")
+    await asyncio.to_thread(registry.encoders.delete_version, name, version)
+    cache.forget(name, version)
+    resolver.invalidate()
+    return Response(status_code=204)
