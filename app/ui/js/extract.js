@@ -37,10 +37,20 @@ function chosenTaggers() {
   });
 }
 
+/** Zero-shot labels in one request (with their decoding threshold), every chosen
+ *  tagger in another (each at its own default: all entities of a fine-tuned
+ *  tagger, a head's own decoding threshold), so the slider refilters both. */
 function requests(text) {
-  const bodies = chosenTaggers().map((tagger) => ({ tagger, text, threshold: 0 }));
-  if ($("use-labels").checked) bodies.unshift(zeroShotRequest(text));
+  const bodies = [];
+  if ($("use-labels").checked) bodies.push(zeroShotRequest(text));
+  const taggers = chosenTaggers();
+  if (taggers.length) bodies.push({ taggers, text });
   return bodies;
+}
+
+/** A response's answers: one for a single source, `answers` for several taggers. */
+function answersOf(response) {
+  return response.answers || [response];
 }
 
 async function extract(event) {
@@ -57,18 +67,18 @@ async function extract(event) {
   $("extract-status").textContent = "Extracting…";
   const settled = await Promise.allSettled(bodies.map((body) => api.extract(body)));
   $("extract-button").disabled = false;
-  const answers = [];
+  const responses = [];
   settled.forEach((outcome, index) => {
-    const source = bodies[index].tagger || "zero-shot labels";
-    if (outcome.status === "fulfilled") answers.push(outcome.value);
+    const source = bodies[index].taggers ? bodies[index].taggers.join(", ") : "zero-shot labels";
+    if (outcome.status === "fulfilled") responses.push(outcome.value);
     else showProblem(errors, outcome.reason, source);
   });
-  $("extract-status").textContent = answers.length ? "" : "Nothing extracted.";
-  if (!answers.length) return;
-  const entities = answers.flatMap((answer) =>
+  $("extract-status").textContent = responses.length ? "" : "Nothing extracted.";
+  if (!responses.length) return;
+  const entities = responses.flatMap(answersOf).flatMap((answer) =>
     answer.entities.map((entity) => ({ ...entity, source: answer.tagger || answer.encoder })),
   );
-  shown = { text, entities, raw: answers.length === 1 ? answers[0] : answers };
+  shown = { text, entities, raw: responses.length === 1 ? responses[0] : responses };
   $("raw-json").textContent = JSON.stringify(shown.raw, null, 2);
   $("result").hidden = false;
   refilter();

@@ -92,7 +92,8 @@ function showJobProblems(problem) {
 
 function jobBody() {
   const body = { tagger: $("job-tagger").value.trim(), examples: editor.payload() };
-  if ($("job-backbone").value) body.backbone = $("job-backbone").value;
+  if ($("job-mode").value) body.mode = $("job-mode").value;
+  if ($("job-backbone").value && body.mode !== "head") body.backbone = $("job-backbone").value;
   const epochs = $("job-epochs").value.trim();
   if (epochs !== "") body.hyperparameters = { epochs: Number(epochs) };
   return body;
