@@ -92,25 +92,27 @@ class Extraction:
         self.slots: list[tuple[dict[str, str], Any]] = []  # per answer: by, task or pass slot
 
     async def run(self, sources: Sources) -> list[Answer]:
-        for reference in sources.taggers:
-            await self._add_tagger(reference, sources.threshold)
-        if sources.labels is not None:
-            await self._add_labels(sources)
-        passes = {
-            ref: asyncio.ensure_future(self._submit_pass(encoder_pass))
-            for ref, encoder_pass in self.passes.items()
-        }
-        answers = []
-        try:
+        passes: dict[str, asyncio.Future] = {}
+        try:  # a failing source fails the request, and leaves nothing running unawaited
+            for reference in sources.taggers:
+                await self._add_tagger(reference, sources.threshold)
+            if sources.labels is not None:
+                await self._add_labels(sources)
+            passes = {
+                ref: asyncio.ensure_future(self._submit_pass(encoder_pass))
+                for ref, encoder_pass in self.passes.items()
+            }
+            answers = []
             for by, slot in self.slots:
                 if isinstance(slot, tuple):  # (encoder ref, index in its pass)
                     entities = (await passes[slot[0]])[slot[1]]
                 else:
                     entities = await slot
                 answers.append(Answer(by, entities))
-        finally:  # a failed source fails the request: nothing is left running unawaited
-            settle([s for _, s in self.slots if not isinstance(s, tuple)] + list(passes.values()))
-        return answers
+            return answers
+        finally:
+            tasks = [slot for _, slot in self.slots if not isinstance(slot, tuple)]
+            settle([*tasks, *passes.values()])
 
     async def _add_tagger(self, reference: str, threshold: float | None) -> None:
         runtime = self.runtime

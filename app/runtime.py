@@ -38,8 +38,9 @@ class Overloaded(Unavailable):
 
 # a model's pass over the texts of a batch: one output per text, and the tokens it ran
 RunFn = Callable[[list[str]], tuple[list[Any], int]]
-# a request's entities from its share of the outputs (its threshold, its labels)
-FinishFn = Callable[[list[Any]], list[list[Entity]]]
+# a request's result from its share of the outputs: entities per text (its threshold,
+# its labels), or, for an encoder pass, entities per text for each of its sources
+FinishFn = Callable[[list[Any]], Any]
 
 
 def keep_above(threshold: float) -> FinishFn:
@@ -58,7 +59,7 @@ class _Request:
     future: asyncio.Future
     arrived: float
     tokens: int
-    result: list[list[Entity]] | BaseException | None = None
+    result: Any = None  # what finish returned, or the exception it raised
 
 
 @dataclass
@@ -95,11 +96,9 @@ class Batcher:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="batcher")
 
-    async def submit(
-        self, ref: str, run: RunFn, texts: Sequence[str], finish: FinishFn
-    ) -> list[list[Entity]]:
-        """Entities of ``texts``: batched with other requests for ``ref``, run
-        once, then ``finish`` turns this request's outputs into entities."""
+    async def submit(self, ref: str, run: RunFn, texts: Sequence[str], finish: FinishFn) -> Any:
+        """What ``finish`` makes of this request's outputs: ``texts`` batched with
+        other requests for ``ref`` and run once."""
         if self._closing:
             raise Overloaded("the service is shutting down")
         if self._pending_texts + len(texts) > self.queue_limit:

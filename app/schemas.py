@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -65,7 +66,7 @@ class ExtractRequest(BaseModel):
         max_length=130,
         description="An alias (a tagger's name points at its latest version) or `name@version`.",
     )
-    taggers: list[str] | None = Field(
+    taggers: list[Annotated[str, Field(min_length=1, max_length=130)]] | None = Field(
         default=None,
         min_length=1,
         description="Several taggers (aliases or `name@version`) on the same texts, beside "

@@ -36,7 +36,7 @@ import httpx
 import typer
 from common import CONLL, DOCS, WORK, http_load, machine, start_service
 from finetune import submit, wait_for_worker, wait_servable, wait_succeeded
-from load import Record, rss_kb, summarize
+from load import Record, client_loop, rss_kb, summarize
 
 from nuner.app.head_builder import HeadBuild, build_and_publish_head
 from nuner.app.registry import Registry
@@ -195,26 +195,8 @@ async def load_clients(base: str, heads: list[str], clients: int, duration: floa
     started = time.monotonic()
     until = started + duration
 
-    async def client_loop(session, first: int) -> None:
-        index = first
-        while time.monotonic() < until:
-            body = {"tagger": heads[index % len(heads)], "text": texts[index % len(texts)]}
-            index += clients
-            sent = time.monotonic()
-            try:
-                async with session.post("/v1/extract", json=body) as answer:
-                    await answer.read()
-                    status, retry = answer.status, answer.headers.get("Retry-After")
-            except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-                record.failures.append((sent - started, type(error).__name__))
-                continue
-            if status == 200:
-                record.ok.append((sent - started, time.monotonic() - sent))
-            elif status in (429, 503) and retry is not None:
-                record.backpressure.append(sent - started)
-                await asyncio.sleep(float(retry))
-            else:
-                record.failures.append((sent - started, str(status)))
+    def body(index: int) -> dict:
+        return {"tagger": heads[index % len(heads)], "text": texts[index % len(texts)]}
 
     async def watch() -> None:
         while time.monotonic() < until:
@@ -225,7 +207,10 @@ async def load_clients(base: str, heads: list[str], clients: int, duration: floa
     connector = aiohttp.TCPConnector(limit=clients)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(base, connector=connector, timeout=timeout) as session:
-        await asyncio.gather(watch(), *[client_loop(session, i) for i in range(clients)])
+        loops = [
+            client_loop(session, body, i, clients, started, until, record) for i in range(clients)
+        ]
+        await asyncio.gather(watch(), *loops)
     return record
 
 

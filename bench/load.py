@@ -58,16 +58,17 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
-async def client_loop(session, texts: list[str], first: int, stride: int, started, until, record):
+async def client_loop(session, body, first: int, stride: int, started, until, record):
+    """One closed-loop client: request ``body(first)``, ``body(first + stride)``, ..."""
     import aiohttp
 
     index = first
     while time.monotonic() < until:
-        text = texts[index % len(texts)]
+        payload = body(index)
         index += stride
         sent = time.monotonic()
         try:
-            async with session.post("/v1/extract", json={"tagger": TAGGER, "text": text}) as answer:
+            async with session.post("/v1/extract", json=payload) as answer:
                 await answer.read()
                 status, retry_after = answer.status, answer.headers.get("Retry-After")
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
@@ -99,13 +100,17 @@ async def hold_load(base: str, texts: list[str], clients: int, duration: float, 
     record = Record()
     started = time.monotonic()
     until = started + duration
+
+    def body(index: int) -> dict:
+        return {"tagger": TAGGER, "text": texts[index % len(texts)]}
+
     connector = aiohttp.TCPConnector(limit=clients)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(base, connector=connector, timeout=timeout) as session:
         await asyncio.gather(
             watch(base, job_id, pids, started, until, record),
             *[
-                client_loop(session, texts, i, clients, started, until, record)
+                client_loop(session, body, i, clients, started, until, record)
                 for i in range(clients)
             ],
         )

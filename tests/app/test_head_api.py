@@ -3,14 +3,19 @@ encoder pass, pinned to their encoder version, made by fine-tune jobs in seconds
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+
 import pytest
 
 from nuner.app.head_builder import HeadBuild, build_and_publish_head
 from nuner.app.main import create_app
+from nuner.core.datasets import example_to_dict
 from nuner.core.head import HeadTagger
 from nuner.core.hyperparameters import HeadFitConfig
 from nuner.core.onnx_encoder import OnnxEncoder
-from tests.app.conftest import finished, job_body, running, wait_for
+from tests.app.conftest import NUNER, finished, job_body, running, wait_for
 from tests.app.test_service import _metric
 
 pytestmark = pytest.mark.anyio
@@ -163,3 +168,19 @@ async def test_a_head_job_is_servable_in_seconds(job_settings, make_encoder, con
             refused = await client.post("/v1/finetune", json=refused_body)
             assert refused.status_code == status, (refused_body, refused.text)
             assert refused.json()["error"]["code"] == code
+
+
+def test_create_tagger_makes_a_head_from_the_command_line(tmp_path, make_encoder, conll_sample):
+    env = {**os.environ, "NUNER_HOME": str(tmp_path / "home")}
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps(example_to_dict(e)) + "\n" for e in conll_sample))
+    run = [NUNER, "publish-encoder", str(make_encoder("starter", "1"))]
+    subprocess.run(run, env=env, check=True, capture_output=True)
+    make = [NUNER, "create-tagger", "cli-head", "--train", str(train), "--mode", "head"]
+    made = subprocess.run(
+        [*make, "--description", "PER=person"], env=env, capture_output=True, text=True
+    )
+    assert made.returncode == 0, made.stderr
+    assert "published cli-head@1 (a head over starter@1)" in made.stdout
+    wrong = subprocess.run([*make, "--description", "PER"], env=env, capture_output=True, text=True)
+    assert wrong.returncode != 0 and "LABEL=TEXT" in wrong.stderr
