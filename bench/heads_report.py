@@ -143,7 +143,7 @@ def main() -> None:
         values = " | ".join(f"{cells.get(k, float('nan')):.1f}" for k in (1, 2, 4, 8, 16))
         mean = statistics.mean(cells.values())
         selection_lines.append(f"| {config} | {cut} | {values} | {mean:.1f} |")
-    quality_lines, averages = quality_table(warm.partition(" t=")[0], cold.partition(" t=")[0])
+    quality_lines, averages = quality_table(warm, cold)
     serving = json.loads(SERVING.read_text()) if SERVING.exists() else None
     plot(averages)
     result = {

@@ -20,14 +20,12 @@ from pathlib import Path
 
 import httpx
 import typer
-from common import DOCS, ROOT, WORK, start_service
+from browser import chromium, screenshot
+from common import CONLL, DOCS, WORK, start_service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
-sys.path.insert(0, str(ROOT))
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-
-from nuner.core.datasets import example_to_dict, read_jsonl  # noqa: E402
-from tests.app.browser import chromium, screenshot  # noqa: E402
+from nuner.core.datasets import example_to_dict, read_jsonl
 
 TRY_TEXT = "Angela Merkel met Emmanuel Macron in Paris ."
 
@@ -49,7 +47,7 @@ def ensure_starter(home: Path) -> None:
 
 
 def training_file(directory: Path, count: int = 8) -> Path:
-    examples = [e for e in read_jsonl(ROOT.parent / "shared/datasets/conll2003/train.jsonl")]
+    examples = read_jsonl(CONLL / "train.jsonl")
     chosen = [e for e in examples if len(e.spans) >= 2 and len(e.text) < 90][:count]
     path = directory / "conll-8.jsonl"
     path.write_text("".join(json.dumps(example_to_dict(e)) + "\n" for e in chosen))

@@ -83,7 +83,19 @@ def test_a_type_checker_resolves_the_same_imports(tmp_path):
 
 @pytest.mark.parametrize(
     "script",
-    ["export", "fewshot", "finetune", "first_start", "load", "pretrain", "serve", "zeroshot"],
+    [
+        "export",
+        "fewshot",
+        "finetune",
+        "first_start",
+        "heads",
+        "heads_serving",
+        "load",
+        "playground_shots",
+        "pretrain",
+        "serve",
+        "zeroshot",
+    ],
 )
 def test_every_benchmark_runs_as_a_plain_script(script):
     """`python bench/X.py` with nothing but the installed package (no path tricks)."""

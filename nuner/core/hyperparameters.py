@@ -58,7 +58,7 @@ class HeadFitConfig(BaseModel):
     learning_rate: float = Field(default=0.05, gt=0, le=10)
     l2: float = Field(default=1e-4, ge=0, description="Pull towards the start weights.")
     threshold: float | None = Field(
-        default=0.4, ge=0, le=1, description="Decoding threshold; None: the encoder's."
+        default=0.2, ge=0, le=1, description="Decoding threshold; None: the encoder's."
     )
 
 

@@ -19,8 +19,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from bench.browser import chromium, installed, screenshot
 from nuner.core.datasets import read_jsonl
-from tests.app.browser import chromium, installed, screenshot
 from tests.app.conftest import start_server
 from tests.conftest import dataset_path
 

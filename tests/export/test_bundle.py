@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nuner.cli import app
+from nuner.core import bundle as bundle_module
 from nuner.core.bundle import MANIFEST, BundleError, verify_bundle
 from nuner.core.datasets import read_jsonl
 from nuner.core.onnx_tagger import OnnxTagger
@@ -179,7 +180,7 @@ def test_a_crash_midway_leaves_nothing_that_loads(
     def crash(path):
         raise KeyboardInterrupt("killed while hashing")
 
-    monkeypatch.setattr(bundle_writer, "sha256_file", crash)
+    monkeypatch.setattr(bundle_module, "sha256_file", crash)  # what file_hashes calls
     with pytest.raises(KeyboardInterrupt):
         write_bundle(checkpoint, tmp_path / "out", "t", "1", verification_sentences)
     assert list(tmp_path.iterdir()) == []

@@ -1,6 +1,6 @@
-"""Headless Debian Chromium under Selenium, as the playground's tests (and
-bench/playground_shots.py) drive it: never a browser a tool downloads, and no
-background traffic towards the closed network."""
+"""Headless Debian Chromium under Selenium, as bench/playground_shots.py and the
+playground's tests (tests/app/test_playground_browser.py) drive it: never a
+browser a tool downloads, and no background traffic towards the closed network."""
 
 from __future__ import annotations
 
