@@ -100,7 +100,8 @@ def serving_lines(serving: dict | None) -> list[str]:
     rates = speed["median_sentences_per_s"]
     return [
         f"Service: `nuner serve` on the embedded default, encoder {serving['encoder']}, "
-        f"{serving['machine'].get('cpu_threads')} CPU threads shared with the load generator.",
+        f"{serving['machine']['cpu_count']} CPU cores ({serving['machine']['cpu_model']}) shared "
+        "with the load generator.",
         "",
         "| measure | figure | goal |",
         "|---|---:|---|",
