@@ -178,6 +178,9 @@ class VersionOut(BaseModel):
     metrics: dict
     verification: dict
     training: dict
+    encoder: str | None = Field(
+        default=None, description="A head tagger's encoder `name@version`; none: a full tagger."
+    )
 
 
 class TaggerSummary(BaseModel):
@@ -185,6 +188,9 @@ class TaggerSummary(BaseModel):
     latest: str | None
     versions: list[str]
     labels: list[str]
+    encoder: str | None = Field(
+        default=None, description="A head tagger's encoder `name@version` (latest version)."
+    )
 
 
 class TaggerDetail(BaseModel):

@@ -59,7 +59,11 @@ async def test_a_head_tagger_answers_like_its_head(head_app):
     assert batch.json()["tagger"] == "people@1"
     got = [triples(r["entities"]) for r in batch.json()["results"]]
     assert got == [[(e.start, e.end, e.label) for e in per_text] for per_text in expected]
-    assert {t["name"] for t in listed} == {"conll", "people", "places"}
+    assert {t["name"]: t["encoder"] for t in listed} == {
+        "conll": None,
+        "people": "starter@1",
+        "places": "starter@1",
+    }
 
 
 async def test_many_taggers_share_one_encoder_pass(head_app):

@@ -202,6 +202,7 @@ async def test_registry_routes(app, make_bundle):
                 "latest": "conll@2",
                 "versions": ["1", "2"],
                 "labels": ["LOC", "MISC", "ORG", "PER"],
+                "encoder": None,  # a fully fine-tuned tagger carries its own
             }
         ]
         detail = (await client.get("/v1/taggers/conll")).json()

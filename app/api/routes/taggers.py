@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response
 from nuner.app.api.deps import CacheDep, ReaderDep, RegistryDep, ResolverDep, WriterDep
 from nuner.app.auth import Principal
 from nuner.app.errors import ApiError
-from nuner.app.registry import Registry, TaggerNotFound, TaggerVersion
+from nuner.app.registry import TaggerNotFound, TaggerVersion
 from nuner.app.schemas import ErrorEnvelope, TaggerDetail, TaggerList, TaggerSummary, VersionOut
 
 router = APIRouter(prefix="/v1/taggers", tags=["taggers"])
@@ -32,25 +32,26 @@ def version_out(version: TaggerVersion) -> VersionOut:
         metrics=manifest.get("metrics", {}),
         verification={k: v.get("verification", {}) for k, v in variants.items()},
         training=manifest.get("training", {}),
-    )
-
-
-def summary(registry: Registry, name: str) -> TaggerSummary:
-    versions = registry.versions(name)
-    latest = registry.aliases(name).get(name)
-    return TaggerSummary(
-        name=name,
-        latest=latest,
-        versions=[v.version for v in versions],
-        labels=versions[-1].labels if versions else [],
+        encoder=version.encoder,
     )
 
 
 @router.get("", response_model=TaggerList, summary="List taggers")
 async def list_taggers(registry: RegistryDep, principal: ReaderDep) -> TaggerList:
     def read() -> TaggerList:
-        names = [n for n in registry.names() if principal.owns(n)]
-        return TaggerList(taggers=[summary(registry, n) for n in names])
+        return TaggerList(
+            taggers=[
+                TaggerSummary(
+                    name=name,
+                    latest=latest,
+                    versions=[v.version for v in versions],
+                    labels=versions[-1].labels,
+                    encoder=versions[-1].encoder,
+                )
+                for name, (versions, latest) in registry.catalogue().items()
+                if principal.owns(name)
+            ]
+        )
 
     return await asyncio.to_thread(read)
 
