@@ -32,7 +32,7 @@ PerText = list[list[Entity]]
 
 
 @dataclass(frozen=True)
-class Answer:
+class SourceAnswer:
     """One source's entities per text, and who answered (``tagger`` or ``encoder``)."""
 
     by: dict[str, str]
@@ -91,7 +91,7 @@ class Extraction:
         self.passes: dict[str, EncoderPass] = {}
         self.slots: list[tuple[dict[str, str], Any]] = []  # per answer: by, task or pass slot
 
-    async def run(self, sources: Sources) -> list[Answer]:
+    async def run(self, sources: Sources) -> list[SourceAnswer]:
         passes: dict[str, asyncio.Future] = {}
         try:  # a failing source fails the request, and leaves nothing running unawaited
             for reference in sources.taggers:
@@ -108,7 +108,7 @@ class Extraction:
                     entities = (await passes[slot[0]])[slot[1]]
                 else:
                     entities = await slot
-                answers.append(Answer(by, entities))
+                answers.append(SourceAnswer(by, entities))
             return answers
         finally:
             tasks = [slot for _, slot in self.slots if not isinstance(slot, tuple)]

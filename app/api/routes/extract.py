@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from nuner.app.api.deps import ExtractRuntimeDep, ReaderDep
 from nuner.app.errors import ApiError
-from nuner.app.extraction import Answer, Extraction, Sources
+from nuner.app.extraction import Extraction, SourceAnswer, Sources
 from nuner.app.schemas import Answer as AnswerOut
 from nuner.app.schemas import EntityOut, ErrorEnvelope, ExtractRequest, ExtractResponse, TextResult
 from nuner.core.types import Entity
@@ -93,7 +93,7 @@ async def extract(
     return ExtractResponse(answers=[answer_out(body, answer, AnswerOut) for answer in answers])
 
 
-def answer_out(body: ExtractRequest, answer: Answer, model: type[A]) -> A:
+def answer_out(body: ExtractRequest, answer: SourceAnswer, model: type[A]) -> A:
     if body.text is not None:
         return model(**answer.by, entities=to_out(answer.entities[0]))
     return model(**answer.by, results=[TextResult(entities=to_out(r)) for r in answer.entities])

@@ -15,6 +15,7 @@ export function drawTaggerTable(taggers, use) {
         el("td", { text: tagger.latest || "" }),
         el("td", { text: tagger.versions.join(", ") }),
         el("td", { text: tagger.labels.join(", ") }),
+        el("td", { text: tagger.encoder ? `head over ${tagger.encoder}` : "fine-tuned encoder" }),
         el("td", {}, button));
     }),
   );

@@ -131,7 +131,7 @@ export function showTaggers(taggers) {
         el("input", { type: "checkbox", id, value: tagger.name, checked: checked.has(tagger.name) }),
         el("label", { for: id, text: tagger.name }),
         versions,
-        el("span", { class: "muted", text: tagger.labels.join(", ") }));
+        el("span", { class: "muted", text: tagger.labels.join(", ") + (tagger.encoder ? ` (head over ${tagger.encoder})` : "") }));
     }),
   );
   $("tagger-empty").hidden = taggers.length > 0;
