@@ -37,6 +37,13 @@ Epochs = Annotated[int, typer.Option(help="Maximum epochs.")]
 BatchSize = Annotated[int, typer.Option(help="Windows per batch.")]
 MaxLength = Annotated[int, typer.Option(help="Tokens per window (special tokens included).")]
 Threads = Annotated[int | None, typer.Option(help="CPU threads for torch.")]
+BestEffort = Annotated[
+    bool,
+    typer.Option(
+        help="Where no k~2k draw exists (small dense sets), use the closest one and report "
+        "the mentions per type it reached."
+    ),
+]
 MaxF1Drop = Annotated[float, typer.Option(help="Refuse a variant above this F1 drop, points.")]
 MaxDisagreement = Annotated[
     float, typer.Option(help="Refuse a variant above this share of differing token labels.")
@@ -115,12 +122,18 @@ def sample(
     k: Annotated[int, typer.Option(help="Mentions (or entity words with --words) per type.")] = 8,
     seed: int = 0,
     words: Annotated[bool, typer.Option(help="Use the kw word-budget sampler.")] = False,
+    best_effort: BestEffort = False,
 ) -> None:
     """Draw a few-shot training set: k~2k mentions per type, or a kw word budget."""
-    from nuner.training.sampling import sample_k_2k, sample_kw
+    from nuner.training.sampling import sample_best_effort, sample_k_2k, sample_kw
 
     examples = read_examples(source)
-    chosen = sample_kw(examples, k, seed) if words else sample_k_2k(examples, k, seed)
+    if best_effort and not words:
+        drawn = sample_best_effort(examples, k, seed)
+        chosen = drawn.examples
+        typer.echo(drawn.describe(), err=drawn.best_effort)
+    else:
+        chosen = sample_kw(examples, k, seed) if words else sample_k_2k(examples, k, seed)
     write_jsonl(out, chosen)
     typer.echo(f"sampled {len(chosen)} sentences, {sum(len(e.spans) for e in chosen)} mentions")
 
@@ -182,6 +195,7 @@ def evaluate(
     epochs: Epochs = DEFAULTS.epochs,
     batch_size: BatchSize = DEFAULTS.batch_size,
     threads: Threads = None,
+    best_effort: BestEffort = False,
 ) -> None:
     """Entity-level P/R/F1: of a checkpoint, or of the few-shot protocol (k~2k x seeds)."""
     _prepare_torch(threads)
@@ -201,7 +215,8 @@ def evaluate(
         config,
         split,
         max_eval,
-        on_run=lambda r: typer.echo(f"k={r.k} seed={r.seed} f1={r.f1:.4f}", err=True),
+        on_run=lambda r: typer.echo(_run_line(r), err=True),
+        best_effort=best_effort,
     )
     summary = summarize(runs)
     name = backbone or "default"
@@ -654,6 +669,13 @@ def _create_head(registry, name, train, dev, encoder, descriptions):
         descriptions={label: text for label, _, text in pairs},
     )
     return build_and_publish_head(registry, build, version, loaded)
+
+
+def _run_line(run) -> str:
+    line = f"k={run.k} seed={run.seed} f1={run.f1:.4f}"
+    if run.best_effort:
+        line += f" (best effort: mentions per type {run.mentions_per_type})"
+    return line
 
 
 def _load_tagger(path: Path, threads: int | None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from nuner.core.datasets import load_dataset_dir
@@ -13,7 +13,7 @@ from nuner.core.types import Example
 from nuner.training.checkpoint import load_fast_tokenizer, text_encoder_for
 from nuner.training.finetune import FinetuneConfig, finetune
 from nuner.training.predict import evaluate_pipeline, torch_pipeline
-from nuner.training.sampling import sample_k_2k
+from nuner.training.sampling import Sample, mention_totals, sample_best_effort, sample_k_2k
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ class FewshotRun:
     eval_sentences: int
     train_seconds: float
     per_type_f1: dict[str, float]
+    best_effort: bool = False  # the k~2k budget could not be met (mentions_per_type says how)
+    mentions_per_type: dict[str, int] = field(default_factory=dict)
 
 
 def evaluation_split(directory: str | Path, split: str) -> tuple[list[Example], list[Example]]:
@@ -49,7 +51,10 @@ def run_fewshot(
     max_eval: int | None = None,
     on_run: Callable[[FewshotRun], None] | None = None,
     show_progress: bool = False,
+    best_effort: bool = False,
 ) -> list[FewshotRun]:
+    """``best_effort``: where no k~2k draw exists (small dense sets), train on the
+    closest one (nuner.training.sampling.sample_best_effort), marked in each run."""
     name = Path(dataset_dir).name
     train, evaluation = evaluation_split(dataset_dir, split)
     evaluation = evaluation[:max_eval] if max_eval else evaluation
@@ -58,7 +63,12 @@ def run_fewshot(
     runs = []
     for k in ks:
         for seed in seeds:
-            sample = sample_k_2k(train, k, seed=seed, types=labels)
+            if best_effort:
+                drawn = sample_best_effort(train, k, seed=seed, types=labels)
+            else:
+                examples = sample_k_2k(train, k, seed=seed, types=labels)
+                drawn = Sample(examples, mention_totals(examples, labels), k, best_effort=False)
+            sample = drawn.examples
             run_config = config.model_copy(update={"seed": seed})
             result = finetune(
                 backbone, sample, run_config, labels=labels, show_progress=show_progress
@@ -77,6 +87,8 @@ def run_fewshot(
                 eval_sentences=len(evaluation),
                 train_seconds=result.train_seconds,
                 per_type_f1={t: s.f1 for t, s in sorted(report.per_type.items())},
+                best_effort=drawn.best_effort,
+                mentions_per_type=drawn.counts,
             )
             runs.append(run)
             if on_run:
@@ -85,18 +97,20 @@ def run_fewshot(
 
 
 def summarize(runs: Sequence[FewshotRun]) -> dict[str, dict[int, dict[str, float]]]:
-    """``{dataset: {k: {mean, std, n}}}`` of micro F1 (sample std; 0 for one seed)."""
-    grouped: dict[str, dict[int, list[float]]] = {}
+    """``{dataset: {k: {mean, std, n, best_effort}}}`` of micro F1 (sample std; 0
+    for one seed; ``best_effort``: how many of the n runs trained on a best-effort draw)."""
+    grouped: dict[str, dict[int, list[FewshotRun]]] = {}
     for run in runs:
-        grouped.setdefault(run.dataset, {}).setdefault(run.k, []).append(run.f1)
+        grouped.setdefault(run.dataset, {}).setdefault(run.k, []).append(run)
     return {
         dataset: {
             k: {
-                "mean": statistics.fmean(values),
-                "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-                "n": len(values),
+                "mean": statistics.fmean(r.f1 for r in group),
+                "std": statistics.stdev(r.f1 for r in group) if len(group) > 1 else 0.0,
+                "n": len(group),
+                "best_effort": sum(r.best_effort for r in group),
             }
-            for k, values in sorted(by_k.items())
+            for k, group in sorted(by_k.items())
         }
         for dataset, by_k in grouped.items()
     }

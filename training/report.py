@@ -26,7 +26,8 @@ def markdown_table(summaries: dict[str, Summary]) -> str:
 def _cell(entry: dict[str, float] | None) -> str:
     if not entry:
         return "-"
-    return f"{100 * entry['mean']:.1f} ± {100 * entry['std']:.1f} (n={entry['n']})"
+    marked = f", {entry['best_effort']} best-effort" if entry.get("best_effort") else ""
+    return f"{100 * entry['mean']:.1f} ± {100 * entry['std']:.1f} (n={entry['n']}{marked})"
 
 
 def plot_f1_vs_k(summaries: dict[str, Summary], path: str | Path, title: str = "") -> Path:
