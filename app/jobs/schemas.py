@@ -126,10 +126,10 @@ class FinetuneRequest(BaseModel):
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
     licences: list[StrictStr] = Field(default_factory=list, description="Licences of the data.")
 
-    def summary(self, mode: str) -> dict:
+    def summary(self) -> dict:
         """What a job listing shows of the request (the examples stay in the store)."""
         return {
-            "mode": mode,
+            "mode": self.mode or "full",
             "backbone": self.backbone or "default",
             "encoder": self.encoder,
             "hyperparameters": self.hyperparameters.model_dump(),

@@ -92,7 +92,7 @@ def create_job(
     job, created = store.create(
         request.tagger,
         request.model_dump(mode="json"),
-        request.summary(request.mode),
+        request.summary(),
         # keys are per caller: one team's key can never return another team's job
         f"{principal.name}:{idempotency_key}" if idempotency_key else None,
     )
