@@ -84,6 +84,7 @@ def test_a_type_checker_resolves_the_same_imports(tmp_path):
 @pytest.mark.parametrize(
     "script",
     [
+        "decoding",
         "export",
         "fewshot",
         "finetune",

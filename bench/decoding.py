@@ -1,0 +1,199 @@
+"""Decoding levers for fully fine-tuned taggers, judged on dev data only (issue 20).
+
+k=8 taggers of the product default (full fine-tune of all-MiniLM-L6-v2,
+docs/fewshot.md) are trained on the dev-selection seeds of bench/fewshot.py
+(conll2003 and wnut2017, seeds 100-103); each tagger's tag distributions
+over the dev split are computed once, then decoded with each policy:
+
+* ``lenient`` (the product's, nuner.core.decoding): a word's type by B+I
+  mass, a new entity where its first sub-word says B at least as much as I;
+* ``margin-M``: a new entity of the same type only where B beats I by M;
+* ``runs``: adjacent words of one type always form one entity (the zero-shot
+  policy);
+* ``viterbi``: the most probable word-level BIO sequence with I-X allowed
+  only after B-X or I-X.
+
+    python bench/decoding.py        # -> docs/decoding.json, docs/decoding.md
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+
+import numpy as np
+import typer
+from common import DATASETS, DOCS, append_log, entity_f1, machine, read_log, write_report
+
+from nuner.core.backbones import resolve_backbone
+from nuner.core.datasets import read_jsonl
+from nuner.core.decoding import decode_entities, unit_distributions, unit_starts
+from nuner.core.hyperparameters import DEFAULTS
+from nuner.core.labels import LabelSet
+from nuner.core.types import Entity, Span
+from nuner.training.checkpoint import load_fast_tokenizer, text_encoder_for
+from nuner.training.finetune import finetune
+from nuner.training.predict import torch_pipeline
+from nuner.training.sampling import sample_k_2k
+
+LOG = DOCS / "decoding_runs.jsonl"
+SEEDS, K = (100, 101, 102, 103), 8
+DATASETS_USED = ("conll2003", "wnut2017")
+MARGINS = (0.2, 0.5, 0.8)
+
+
+def words_of(encoded, probs):
+    """Per word: its (average) tag distribution, its first sub-word's, and its char span."""
+    content = np.flatnonzero(encoded.has_content)
+    starts = unit_starts(encoded, content, "average")
+    firsts = content[starts]
+    lasts = content[np.append(starts[1:], len(content)) - 1]
+    bounds = (encoded.offsets[firsts, 0].tolist(), encoded.offsets[lasts, 1].tolist())
+    spans = list(zip(*bounds, strict=True))
+    return unit_distributions(probs[content], starts, "average"), probs[firsts], spans
+
+
+def entities_from_tags(encoded, tags, masses, spans, label_set) -> list[Entity]:
+    """Entities from per-word (type index, begins) decisions; score = mean type mass."""
+    entities, current = [], None
+    for word, (kind, begins) in enumerate(tags):
+        if kind and current and current[0] == kind and not begins:
+            current[2], current[3] = spans[word][1], current[3] + [masses[word]]
+            continue
+        if current:
+            entities.append(current)
+        current = [kind, spans[word][0], spans[word][1], [masses[word]]] if kind else None
+    if current:
+        entities.append(current)
+    return [
+        Entity(s, e, encoded.text[s:e], label_set.entity_types[k - 1], float(np.mean(m)))
+        for k, s, e, m in entities
+    ]
+
+
+def greedy(encoded, probs, label_set, margin: float | None) -> list[Entity]:
+    """``margin`` None: never begin a same-type entity (runs)."""
+    if not encoded.has_content.any():
+        return []
+    distribution, first, spans = words_of(encoded, probs)
+    masses = np.concatenate([distribution[:, :1], distribution[:, 1::2] + distribution[:, 2::2]], 1)
+    best = masses.argmax(axis=1)
+    rows = np.arange(len(best))
+    b, i = first[rows, 2 * best - 1], first[rows, 2 * best]
+    begins = np.zeros(len(best), bool) if margin is None else b >= i + margin
+    tags = list(zip(best.tolist(), begins.tolist(), strict=True))
+    return entities_from_tags(encoded, tags, masses[rows, best], spans, label_set)
+
+
+def viterbi(encoded, probs, label_set) -> list[Entity]:
+    if not encoded.has_content.any():
+        return []
+    distribution, _, spans = words_of(encoded, probs)
+    log = np.log(np.clip(distribution, 1e-9, 1))
+    tags = len(label_set)
+    allowed = np.ones((tags, tags), bool)  # previous -> next
+    for index in range(2, tags, 2):  # I-X only after B-X or I-X
+        allowed[:, index] = False
+        allowed[index - 1, index] = allowed[index, index] = True
+    start_allowed = np.array([t == 0 or t % 2 == 1 for t in range(tags)])
+    score = np.where(start_allowed, log[0], -np.inf)
+    back = np.zeros((len(log), tags), int)
+    for word in range(1, len(log)):
+        candidates = score[:, None] + np.where(allowed, 0, -np.inf)
+        back[word] = candidates.argmax(axis=0)
+        score = candidates.max(axis=0) + log[word]
+    path = [int(score.argmax())]
+    for word in range(len(log) - 1, 0, -1):
+        path.append(int(back[word, path[-1]]))
+    path.reverse()
+    kinds = [(t + 1) // 2 for t in path]
+    begins = [t % 2 == 1 for t in path]
+    masses = [
+        distribution[w, 2 * k - 1] + distribution[w, 2 * k] if k else 0.0
+        for w, k in enumerate(kinds)
+    ]
+    tags = list(zip(kinds, begins, strict=True))
+    return entities_from_tags(encoded, tags, masses, spans, label_set)
+
+
+POLICIES = {
+    "lenient": lambda e, p, ls: decode_entities(e, p, ls, "average"),
+    **{f"margin-{m}": (lambda e, p, ls, m=m: greedy(e, p, ls, m)) for m in MARGINS},
+    "runs": lambda e, p, ls: greedy(e, p, ls, None),
+    "viterbi": viterbi,
+}
+
+
+def main() -> None:
+    backbone = resolve_backbone(None)
+    done = {(r["dataset"], r["seed"]) for r in read_log(LOG)}
+    for dataset in DATASETS_USED:
+        train = read_jsonl(DATASETS / dataset / "train.jsonl")
+        dev = read_jsonl(DATASETS / dataset / "dev.jsonl")
+        labels = sorted({label for e in train for label in e.labels})
+        for seed in SEEDS:
+            if (dataset, seed) in done:
+                continue
+            started = time.perf_counter()
+            sample = sample_k_2k(train, K, seed=seed, types=labels)
+            config = DEFAULTS.model_copy(update={"seed": seed})
+            model = finetune(backbone, sample, config, labels=labels, show_progress=False).model
+            encoder = text_encoder_for(
+                load_fast_tokenizer(backbone), config.max_length, config.stride
+            )
+            pipeline = torch_pipeline(model, encoder, config.aggregation)
+            tagged = pipeline.token_probs([e.text for e in dev])
+            label_set = LabelSet.from_types(labels)
+            f1 = {}
+            for name, policy in POLICIES.items():
+                found = [
+                    [Span(x.start, x.end, x.label) for x in policy(encoded, probs, label_set)]
+                    for encoded, probs in tagged
+                ]
+                f1[name] = round(100 * entity_f1(dev, found), 2)
+            record = {"dataset": dataset, "seed": seed, "k": K, "f1": f1}
+            record["seconds"] = round(time.perf_counter() - started, 1)
+            append_log(LOG, record)
+            print(json.dumps(record), flush=True)
+    report()
+
+
+def report() -> None:
+    records = read_log(LOG)
+    means = {
+        name: statistics.mean(
+            statistics.mean(r["f1"][name] for r in records if r["dataset"] == d)
+            for d in DATASETS_USED
+        )
+        for name in POLICIES
+    }
+    per = {
+        d: {n: statistics.mean(r["f1"][n] for r in records if r["dataset"] == d) for n in POLICIES}
+        for d in DATASETS_USED
+    }
+    (DOCS / "decoding.json").write_text(
+        json.dumps(
+            {"machine": machine(), "runs": records, "mean": means, "per_dataset": per}, indent=2
+        )
+        + "\n"
+    )
+    lines = [
+        "# Decoding levers (dev data, issue 20)",
+        "",
+        "`python bench/decoding.py` (policies in its docstring). k=8 full fine-tunes of the "
+        "product default, seeds 100-103 (bench/fewshot.py's dev-selection seeds and two more), strict "
+        "entity F1 on the dev splits; each tagger's distributions decoded by every policy.",
+        "",
+        "| policy | " + " | ".join(DATASETS_USED) + " | mean |",
+        "|---|" + "---:|" * (len(DATASETS_USED) + 1),
+    ]
+    for name in POLICIES:
+        cells = " | ".join(f"{per[d][name]:.2f}" for d in DATASETS_USED)
+        lines.append(f"| {name} | {cells} | {means[name]:.2f} |")
+    write_report(DOCS / "decoding.md", "\n".join(lines) + "\n")
+    print(json.dumps(means, indent=2))
+
+
+if __name__ == "__main__":
+    typer.run(main)
