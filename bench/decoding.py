@@ -182,8 +182,8 @@ def report() -> None:
         "# Decoding levers (dev data, issue 20)",
         "",
         "`python bench/decoding.py` (policies in its docstring). k=8 full fine-tunes of the "
-        "product default, seeds 100-103 (bench/fewshot.py's dev-selection seeds and two more), strict "
-        "entity F1 on the dev splits; each tagger's distributions decoded by every policy.",
+        "product default, seeds 100-103 (bench/fewshot.py's dev-selection seeds and two more), "
+        "strict entity F1 on the dev splits; each tagger's distributions decoded by every policy.",
         "",
         "| policy | " + " | ".join(DATASETS_USED) + " | mean |",
         "|---|" + "---:|" * (len(DATASETS_USED) + 1),
