@@ -103,8 +103,11 @@ def _build(
     encoder = window_encoder(model, tagger.tokenizer)
     label_set = LabelSet.from_tags(config.tags)
     aggregation = info.get("config", {}).get("aggregation", "average")
+    decoding = info.get("config", {}).get("decoding", "lenient")  # older checkpoints: lenient
     reference = Reference.compute(
-        TaggerPipeline(encoder, label_set, torch_logits_fn(model), aggregation=aggregation),
+        TaggerPipeline(
+            encoder, label_set, torch_logits_fn(model), aggregation=aggregation, decoding=decoding
+        ),
         examples,
     )
 
@@ -119,7 +122,11 @@ def _build(
         provider = CUDA if variant == "fp16" and cuda_offered() else CPU
         session = open_session(path, provider, threads)
         candidate = TaggerPipeline(
-            encoder, label_set, session_logits_fn(session), aggregation=aggregation
+            encoder,
+            label_set,
+            session_logits_fn(session),
+            aggregation=aggregation,
+            decoding=decoding,
         )
         report = verify_variant(variant, reference, candidate, tolerances)
         if not report.passed and variant in optional:
@@ -142,6 +149,7 @@ def _build(
         max_length=config.window_length,
         stride=config.window_stride,
         aggregation=aggregation,
+        decoding=decoding,
         created_at=datetime.now(timezone.utc),
         training={
             "data": info.get("data", {}),

@@ -73,7 +73,9 @@ def run_fewshot(
             result = finetune(
                 backbone, sample, run_config, labels=labels, show_progress=show_progress
             )
-            pipeline = torch_pipeline(result.model, encoder, config.aggregation)
+            pipeline = torch_pipeline(
+                result.model, encoder, config.aggregation, decoding=config.decoding
+            )
             report = evaluate_pipeline(pipeline, evaluation)
             run = FewshotRun(
                 dataset=name,

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nuner.core.decoding import Aggregation
+from nuner.core.decoding import Aggregation, Decoding
 from nuner.core.encoding import TextEncoder
 from nuner.core.inference import LogitsFn, TaggerPipeline
 from nuner.core.types import Example, Span
@@ -36,17 +36,26 @@ def torch_pipeline(
     encoder: TextEncoder,
     aggregation: Aggregation = "average",
     max_batch_tokens: int = 8192,
+    decoding: Decoding = "lenient",
 ) -> TaggerPipeline:
     return TaggerPipeline(
-        encoder, label_set_of(model), torch_logits_fn(model), max_batch_tokens, aggregation
+        encoder,
+        label_set_of(model),
+        torch_logits_fn(model),
+        max_batch_tokens,
+        aggregation,
+        decoding=decoding,
     )
 
 
 def load_pipeline(directory: str | Path, max_batch_tokens: int = 8192) -> TaggerPipeline:
     """A checkpoint directory as a pipeline, windowed and decoded as it was trained."""
     model, tokenizer, info = load_checkpoint(directory)
-    aggregation = info.get("config", {}).get("aggregation", "average")
-    return torch_pipeline(model, window_encoder(model, tokenizer), aggregation, max_batch_tokens)
+    config = info.get("config", {})
+    aggregation = config.get("aggregation", "average")
+    decoding = config.get("decoding", "lenient")  # checkpoints made before viterbi
+    encoder = window_encoder(model, tokenizer)
+    return torch_pipeline(model, encoder, aggregation, max_batch_tokens, decoding)
 
 
 def predict_spans(pipeline: TaggerPipeline, texts: Sequence[str]) -> list[list[Span]]:

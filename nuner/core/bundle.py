@@ -19,7 +19,7 @@ import json
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -68,6 +68,7 @@ class Manifest(BaseModel):
     max_length: int
     stride: int
     aggregation: str = "average"
+    decoding: Literal["lenient", "viterbi"] = "lenient"  # bundles made before viterbi: lenient
     created_at: datetime
     training: dict = Field(default_factory=dict)
     metrics: dict = Field(default_factory=dict)

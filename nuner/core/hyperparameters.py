@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from nuner.core.alignment import MisalignedPolicy
-from nuner.core.decoding import Aggregation
+from nuner.core.decoding import Aggregation, Decoding
 
 HeadKind = Literal["linear", "mlp"]
 FeatureKind = Literal["last", "two_emb"]
@@ -37,6 +37,11 @@ class FinetuneConfig(BaseModel):
     stride: int = Field(default=32, ge=0)
     misaligned: MisalignedPolicy = "expand"
     aggregation: Aggregation = "average"
+    decoding: Decoding = Field(
+        default="viterbi",
+        description="Entities from tag distributions: the most probable valid BIO sequence "
+        "(viterbi, chosen on dev: docs/decoding.md) or each word on its own (lenient).",
+    )
     patience: int = Field(default=5, ge=1, description="Epochs without dev gain before stopping.")
     seed: int = 0
     device: Device = "auto"

@@ -13,7 +13,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from nuner.core.decoding import Aggregation, decode_entities, merge_windows, softmax
+from nuner.core.decoding import Aggregation, Decoding, decode_entities, merge_windows, softmax
 from nuner.core.encoding import EncodedText, TextEncoder, Window, pad_batch
 from nuner.core.labels import LabelSet
 from nuner.core.types import Entity
@@ -105,6 +105,7 @@ class TaggerPipeline:
         max_batch_tokens: int = 8192,
         aggregation: Aggregation = "average",
         call_cost: int = CALL_COST_TOKENS,
+        decoding: Decoding = "lenient",
     ) -> None:
         self.encoder = encoder
         self.label_set = label_set
@@ -112,6 +113,7 @@ class TaggerPipeline:
         self.max_batch_tokens = max_batch_tokens
         self.aggregation = aggregation
         self.call_cost = call_cost  # a huge value: one padded batch per budget (an ablation)
+        self.decoding = decoding
 
     def token_probs(self, texts: Sequence[str]) -> list[tuple[EncodedText, np.ndarray]]:
         """Encoded texts with one tag distribution per token."""
@@ -129,7 +131,9 @@ class TaggerPipeline:
         state, so the service may run several calls at once."""
         tagged = self.token_probs(texts)
         entities = [
-            decode_entities(encoded, probs, self.label_set, self.aggregation, threshold)
+            decode_entities(
+                encoded, probs, self.label_set, self.aggregation, threshold, self.decoding
+            )
             for encoded, probs in tagged
         ]
         return entities, sum(len(encoded) for encoded, _ in tagged)

@@ -133,6 +133,7 @@ class OnnxTagger:
             session_logits_fn(self.session),
             max_batch_tokens,
             aggregation or self.manifest.aggregation,  # type: ignore[arg-type]
+            decoding=self.manifest.decoding,
         )
 
     def _open(self, variant: str, provider: str, threads: int | None):

@@ -30,3 +30,10 @@ def test_the_cli_defaults_are_the_trainers(command):
     }
     assert len(shared) >= 3
     assert shared == {name: getattr(DEFAULTS, name) for name in shared}
+
+
+def test_the_head_job_defaults_are_the_head_fits():
+    from nuner.app.jobs.schemas import HeadOptions
+    from nuner.core.hyperparameters import HEAD_DEFAULTS
+
+    assert HeadOptions().config() == HEAD_DEFAULTS

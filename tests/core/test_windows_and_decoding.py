@@ -135,3 +135,38 @@ def test_word_aggregation_never_splits_a_word(wordpiece_tokenizer):
         whole = decode_entities(encoded, probs, labels, aggregation)
         assert [(e.start, e.end) for e in whole] == [(0, 13)]
     assert decode_entities(encoded, probs, labels, "first") == []
+
+
+def test_viterbi_keeps_to_valid_bio_where_lenient_breaks_a_name(wordpiece_tokenizer):
+    labels = LabelSet.from_types(["LOC", "PER"])  # O, B-LOC, I-LOC, B-PER, I-PER
+    encoded = TextEncoder(wordpiece_tokenizer).encode("Ann Lee met Bob")
+    probs = _probs(
+        [
+            [0.1, 0.0, 0.0, 0.8, 0.1],  # ann: B-PER
+            [0.1, 0.1, 0.5, 0.0, 0.3],  # lee: I-LOC is the likeliest tag, but follows B-PER
+            [0.9, 0.05, 0.0, 0.05, 0.0],  # met: O
+            [0.1, 0.0, 0.2, 0.7, 0.0],  # bob: B-PER
+        ]
+    )
+    lenient = decode_entities(encoded, probs, labels, "token")
+    assert [(e.text, e.label) for e in lenient] == [("Ann", "PER"), ("Lee", "LOC"), ("Bob", "PER")]
+    viterbi = decode_entities(encoded, probs, labels, "token", decoding="viterbi")
+    assert [(e.text, e.label) for e in viterbi] == [("Ann Lee", "PER"), ("Bob", "PER")]
+    assert viterbi[0].score == pytest.approx((0.9 + 0.3) / 2)  # the chosen type's mass
+
+
+def test_viterbi_paths_are_valid_bio_and_decode_gold_exactly(wordpiece_tokenizer):
+    from nuner.core.decoding import viterbi_tags
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        distribution = rng.dirichlet(np.ones(len(LABELS)), size=12)
+        kinds, begins = viterbi_tags(distribution)
+        for unit in range(12):
+            if kinds[unit] and not begins[unit]:  # an inside tag continues its own type
+                assert unit > 0 and kinds[unit - 1] == kinds[unit]
+    text, spans = long_document(12)
+    encoded = TextEncoder(wordpiece_tokenizer).encode(text)
+    gold = tags_to_probs(align_spans(encoded, spans, LABELS).tag_ids, len(LABELS))
+    entities = decode_entities(encoded, gold, LABELS, decoding="viterbi")
+    assert [e.span for e in entities] == spans
