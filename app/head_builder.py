@@ -14,14 +14,12 @@ from nuner.app.encoder_registry import EncoderVersion
 from nuner.app.jobs.builds import BUILD_PREFIX, build_directory
 from nuner.app.registry import Registry, TaggerVersion
 from nuner.core.bundle import check_name
-from nuner.core.head import decode_head
 from nuner.core.head_bundle import EncoderPin
 from nuner.core.hyperparameters import HEAD_DEFAULTS, HeadFitConfig
 from nuner.core.onnx_encoder import OnnxEncoder
-from nuner.core.types import Example, Span
+from nuner.core.types import Example
 from nuner.export.head_writer import HeadSpec, write_head_bundle
-from nuner.training.head import fit_head
-from nuner.training.metrics import entity_scores
+from nuner.training.head import fit_head, head_report
 
 
 @dataclass(frozen=True)
@@ -49,9 +47,8 @@ def build_and_publish_head(
     metrics = {}
     if build.dev:
         outputs = encoder.encode_texts([e.text for e in build.dev])
-        found = decode_head(outputs, fitted.weights, fitted.labels, fitted.threshold)
-        spans = [[Span(e.start, e.end, e.label) for e in entities] for entities in found]
-        metrics["dev"] = entity_scores([e.spans for e in build.dev], spans).to_dict()
+        report = head_report(outputs, fitted.weights, fitted.labels, fitted.threshold, build.dev)
+        metrics["dev"] = report.to_dict()
     licences = sorted({*build.licences, *encoder.manifest.licences})
     spec = HeadSpec(
         name=build.name,

@@ -115,15 +115,14 @@ def head_cache(settings: Settings, metrics: ServiceMetrics) -> LoadedBundles[Hea
     )
 
 
-def encoder_variant(settings: Settings) -> str:
-    """The encoder variant served here, and so the one head jobs fit on."""
-    return settings.variant if settings.variant != "fp16" else "auto"  # encoders have no fp16
+def open_encoder(settings: Settings, path: Path) -> OnnxEncoder:
+    """An encoder bundle as this service runs it, and so as head jobs fit on it."""
+    variant = settings.variant if settings.variant != "fp16" else "auto"  # encoders have no fp16
+    return OnnxEncoder(path, variant=variant, **_serving_options(settings))
 
 
 def encoder_cache(settings: Settings, metrics: ServiceMetrics) -> LoadedBundles[OnnxEncoder]:
     def load(version: Published) -> OnnxEncoder:
-        return OnnxEncoder(
-            version.path, variant=encoder_variant(settings), **_serving_options(settings)
-        )
+        return open_encoder(settings, version.path)
 
     return LoadedBundles(settings.loaded_encoders, load, metrics, metrics.loaded_encoders)

@@ -131,10 +131,6 @@ class Registry:
             for name, found in sorted(versions.items())
         }
 
-    def names(self) -> list[str]:
-        with self.sessions() as session:
-            return sorted(set(session.scalars(select(VersionRow.name)).all()))
-
     def aliases(self, name: str | None = None) -> dict[str, str]:
         with self.sessions() as session:
             query = select(AliasRow)

@@ -11,7 +11,7 @@ over the dev split are computed once, then decoded with each policy:
 * ``runs``: adjacent words of one type always form one entity (the zero-shot
   policy);
 * ``viterbi``: the most probable word-level BIO sequence with I-X allowed
-  only after B-X or I-X.
+  only after B-X or I-X (nuner.core.decoding, the product's default since).
 
     python bench/decoding.py        # -> docs/decoding.json, docs/decoding.md
 """
@@ -31,7 +31,7 @@ from nuner.core.datasets import read_jsonl
 from nuner.core.decoding import decode_entities, unit_distributions, unit_starts
 from nuner.core.hyperparameters import DEFAULTS
 from nuner.core.labels import LabelSet
-from nuner.core.types import Entity, Span
+from nuner.core.types import Entity
 from nuner.training.checkpoint import load_fast_tokenizer, text_encoder_for
 from nuner.training.finetune import finetune
 from nuner.training.predict import torch_pipeline
@@ -86,42 +86,11 @@ def greedy(encoded, probs, label_set, margin: float | None) -> list[Entity]:
     return entities_from_tags(encoded, tags, masses[rows, best], spans, label_set)
 
 
-def viterbi(encoded, probs, label_set) -> list[Entity]:
-    if not encoded.has_content.any():
-        return []
-    distribution, _, spans = words_of(encoded, probs)
-    log = np.log(np.clip(distribution, 1e-9, 1))
-    tags = len(label_set)
-    allowed = np.ones((tags, tags), bool)  # previous -> next
-    for index in range(2, tags, 2):  # I-X only after B-X or I-X
-        allowed[:, index] = False
-        allowed[index - 1, index] = allowed[index, index] = True
-    start_allowed = np.array([t == 0 or t % 2 == 1 for t in range(tags)])
-    score = np.where(start_allowed, log[0], -np.inf)
-    back = np.zeros((len(log), tags), int)
-    for word in range(1, len(log)):
-        candidates = score[:, None] + np.where(allowed, 0, -np.inf)
-        back[word] = candidates.argmax(axis=0)
-        score = candidates.max(axis=0) + log[word]
-    path = [int(score.argmax())]
-    for word in range(len(log) - 1, 0, -1):
-        path.append(int(back[word, path[-1]]))
-    path.reverse()
-    kinds = [(t + 1) // 2 for t in path]
-    begins = [t % 2 == 1 for t in path]
-    masses = [
-        distribution[w, 2 * k - 1] + distribution[w, 2 * k] if k else 0.0
-        for w, k in enumerate(kinds)
-    ]
-    tags = list(zip(kinds, begins, strict=True))
-    return entities_from_tags(encoded, tags, masses, spans, label_set)
-
-
 POLICIES = {
     "lenient": lambda e, p, ls: decode_entities(e, p, ls, "average"),
     **{f"margin-{m}": (lambda e, p, ls, m=m: greedy(e, p, ls, m)) for m in MARGINS},
     "runs": lambda e, p, ls: greedy(e, p, ls, None),
-    "viterbi": viterbi,
+    "viterbi": lambda e, p, ls: decode_entities(e, p, ls, "average", decoding="viterbi"),
 }
 
 
@@ -148,8 +117,7 @@ def main() -> None:
             f1 = {}
             for name, policy in POLICIES.items():
                 found = [
-                    [Span(x.start, x.end, x.label) for x in policy(encoded, probs, label_set)]
-                    for encoded, probs in tagged
+                    [x.span for x in policy(encoded, probs, label_set)] for encoded, probs in tagged
                 ]
                 f1[name] = round(100 * entity_f1(dev, found), 2)
             record = {"dataset": dataset, "seed": seed, "k": K, "f1": f1}

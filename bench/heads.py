@@ -32,12 +32,11 @@ from common import DATASETS, DOCS, RESULT_DATASETS, WORK, append_log, read_log
 from zeroshot import LABEL_NAMES, SELECTION_SAMPLE
 
 from nuner.core.datasets import read_jsonl
-from nuner.core.head import HeadWeights, TokenVectors, decode_head
+from nuner.core.head import HeadWeights, TokenVectors
 from nuner.core.hyperparameters import HeadFitConfig
 from nuner.core.onnx_encoder import OnnxEncoder
-from nuner.core.types import Example, Span
-from nuner.training.head import fit_head
-from nuner.training.metrics import entity_scores
+from nuner.core.types import Example
+from nuner.training.head import fit_head, head_report
 from nuner.training.sampling import SamplingError, sample_k_2k
 
 SELECTION_LOG = DOCS / "heads_selection.jsonl"
@@ -85,11 +84,7 @@ def splits(dataset: str, selection: bool) -> tuple[str, list[Example], list[Exam
 def f1(head: tuple, gold: list[Example], features: TokenVectors, threshold: float) -> float:
     """Strict entity F1 of a head (labels, weights), decoded as the service does."""
     labels, weights = head
-    found = [
-        [Span(e.start, e.end, e.label) for e in entities]
-        for entities in decode_head(features, weights, labels, threshold)
-    ]
-    return 100 * entity_scores([e.spans for e in gold], found).micro.f1
+    return 100 * head_report(features, weights, labels, threshold, gold).micro.f1
 
 
 def f1_by_threshold(

@@ -16,7 +16,7 @@ import numpy as np
 
 from nuner.core.encoding import EncodedText
 from nuner.core.onnx_encoder import OnnxEncoder
-from nuner.core.types import Example, Span
+from nuner.core.types import Example
 from nuner.core.zero_shot import WordPooling, decode_zero_shot
 from nuner.training.metrics import entity_scores
 
@@ -94,10 +94,7 @@ def f1_by_threshold(
     result = {}
     for threshold in thresholds:
         predicted = [
-            [
-                Span(x.start, x.end, x.label)
-                for x in decode_zero_shot(encoded, scores, names, threshold, pooling=pooling)
-            ]
+            [x.span for x in decode_zero_shot(encoded, scores, names, threshold, pooling=pooling)]
             for (encoded, scores), names in zip(scored, labels, strict=True)
         ]
         result[threshold] = entity_scores(gold, predicted).micro.f1

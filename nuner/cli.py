@@ -653,15 +653,14 @@ def create_tagger(
 
 def _create_head(registry, name, train, dev, encoder, descriptions):
     from nuner.app.head_builder import HeadBuild, build_and_publish_head
-    from nuner.app.loaded import encoder_variant
-    from nuner.core.onnx_encoder import OnnxEncoder
+    from nuner.app.loaded import open_encoder
 
     settings = get_settings()
     pairs = [item.partition("=") for item in descriptions or []]
     if any(not label or not sep or not text for label, sep, text in pairs):
         raise typer.BadParameter("--description takes LABEL=TEXT")
     version = registry.encoders.resolve(encoder)
-    loaded = OnnxEncoder(version.path, variant=encoder_variant(settings), device=settings.device)
+    loaded = open_encoder(settings, version.path)
     build = HeadBuild(
         name,
         train,

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nuner.core.alignment import align_spans
-from nuner.core.head import HeadWeights, TokenVectors
+from nuner.core.head import HeadWeights, TokenVectors, decode_head
 from nuner.core.hyperparameters import HEAD_DEFAULTS, HeadFitConfig
 from nuner.core.labels import LabelSet
 from nuner.core.onnx_encoder import OnnxEncoder, sigmoid
 from nuner.core.types import Example
+from nuner.training.metrics import EntityReport, entity_scores
 
 
 @dataclass
@@ -96,6 +97,20 @@ def fit_weights(
             loss = -np.mean(targets * np.log(clipped) + (1 - targets) * np.log(1 - clipped))
             history.append({"step": step, "loss": round(float(loss), 5)})
     return HeadWeights(weights, bias), history
+
+
+def head_report(
+    outputs: TokenVectors,
+    weights: HeadWeights,
+    labels: Sequence[str],
+    threshold: float,
+    examples: Sequence[Example],
+) -> EntityReport:
+    """Strict entity scores of a head on ``examples`` (``outputs``: their token
+    vectors), decoded as the service decodes it."""
+    found = decode_head(outputs, weights, labels, threshold)
+    predicted = [[entity.span for entity in entities] for entities in found]
+    return entity_scores([e.spans for e in examples], predicted)
 
 
 def fit_head(

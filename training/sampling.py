@@ -87,7 +87,8 @@ def sample_best_effort(
     targets = _targets(examples, types)
     eligible = _eligible(examples, targets, mention_counts)
     order = _seeded_order(eligible, seed)
-    taken, totals = _greedy_pass(eligible, order, targets, k, 2 * k)
+    first_pass, totals = _greedy_pass(eligible, order, targets, k, 2 * k)
+    taken = set(first_pass)
     complete = all(totals[t] >= k for t in targets)
     while not all(totals[t] >= k for t in targets):
         helping = [
@@ -96,9 +97,9 @@ def sample_best_effort(
         if not helping:
             break
         best = min(helping, key=lambda i: _excess(totals, eligible[i][1], 2 * k))
-        taken.append(best)
+        taken.add(best)
         totals.update(eligible[best][1])
-    chosen = [eligible[i][0] for i in sorted(taken, key=order.index)]
+    chosen = [eligible[i][0] for i in order if i in taken]  # in the seeded order
     return Sample(chosen, dict(sorted(totals.items())), k, best_effort=not complete)
 
 

@@ -199,17 +199,10 @@ class JobRunner:
     def _encoder(self, version):
         """The encoder a head is fitted on, as the service runs it; the last one
         stays loaded for the next head job."""
-        from nuner.app.loaded import encoder_variant
-        from nuner.core.onnx_encoder import OnnxEncoder
+        from nuner.app.loaded import open_encoder
 
         if self._loaded_encoder is None or self._loaded_encoder[0] != version.ref:
-            encoder = OnnxEncoder(
-                version.path,
-                variant=encoder_variant(self.settings),
-                device=self.settings.device,
-                threads=self.settings.num_threads,
-            )
-            self._loaded_encoder = (version.ref, encoder)
+            self._loaded_encoder = (version.ref, open_encoder(self.settings, version.path))
         return self._loaded_encoder[1]
 
     def _on_epoch(self, job_id: str, record: dict, epochs: int, history: list[dict]) -> None:

@@ -21,8 +21,7 @@ from nuner.core.onnx_encoder import OnnxEncoder
 from nuner.core.onnx_tagger import OnnxTagger
 from nuner.core.types import Example, Span
 from nuner.export.head_writer import HeadSpec, write_head_bundle
-from nuner.training.head import fit_head, token_targets
-from nuner.training.metrics import entity_scores
+from nuner.training.head import fit_head, head_report, token_targets
 from tests.conftest import dataset_path, pretrain_tiny_dual_encoder
 
 TEXTS = ["Angela Merkel met Emmanuel Macron in Paris 😀 and 東京   today .", "Nothing here ."]
@@ -64,9 +63,7 @@ def test_the_warm_start_is_zero_shot_exactly(encoders, family):
 
 def f1(encoder, labels, weights, threshold, examples) -> float:
     outputs = encoder.encode_texts([e.text for e in examples])
-    found = decode_head(outputs, weights, labels, threshold)
-    predicted = [[Span(e.start, e.end, e.label) for e in per_text] for per_text in found]
-    return entity_scores([e.spans for e in examples], predicted).micro.f1
+    return head_report(outputs, weights, labels, threshold, examples).micro.f1
 
 
 def cross_entropy(weights: HeadWeights, inputs, targets) -> float:
@@ -158,7 +155,7 @@ def test_the_registry_pins_heads_to_their_encoder(settings, encoders, tmp_path):
     registry = Registry.from_settings(settings)
     with pytest.raises(EncoderNotFound):  # its encoder is not published here
         registry.publish(write_head(tmp_path / "h1", encoders["wordpiece"]))
-    assert registry.names() == []
+    assert registry.catalogue() == {}
     registry.encoders.publish(encoders["wordpiece"])
     registry.encoders.publish(encoders["bpe"], make_default=True)
     forged = write_head(tmp_path / "h2", encoders["wordpiece"], sha="0" * 64)
