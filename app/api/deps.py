@@ -125,6 +125,13 @@ async def get_writer(principal: Annotated[Principal, Depends(get_principal)]) ->
     return principal
 
 
+async def get_global_writer(principal: Annotated[Principal, Depends(get_writer)]) -> Principal:
+    """Encoders and their default are service-wide: no namespaced key changes them."""
+    if principal.namespace is not None:
+        raise ApiError(403, "forbidden", "encoders are service-wide: needs a global write key")
+    return principal
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 CacheDep = Annotated[LoadedBundles[OnnxTagger], Depends(get_cache)]
@@ -137,3 +144,4 @@ JobStoreDep = Annotated[JobStore, Depends(get_job_store)]
 JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
 ReaderDep = Annotated[Principal, Depends(get_principal)]
 WriterDep = Annotated[Principal, Depends(get_writer)]
+GlobalWriterDep = Annotated[Principal, Depends(get_global_writer)]

@@ -133,3 +133,19 @@ def test_every_digest_is_compared():
     assert ring.authenticate("nope") is None
     with pytest.raises(ValueError):
         ApiKeyConfig.model_validate({"name": "x", "sha256": "not-hex"})
+
+
+async def test_encoders_are_changed_by_global_write_keys_only(secured, make_encoder):
+    secured.state.registry.encoders.publish(make_encoder("starter", "1"))
+    async with running(secured) as client:
+        for who, status in (("reader", 403), ("team-a", 403)):
+            switch = await client.put(
+                "/v1/encoders/default", json={"encoder": "starter"}, headers=bearer(who)
+            )
+            delete = await client.delete("/v1/encoders/starter/versions/1", headers=bearer(who))
+            assert (switch.status_code, delete.status_code) == (status, status), who
+            assert switch.json()["error"]["code"] == "forbidden"
+        switched = await client.put(
+            "/v1/encoders/default", json={"encoder": "starter@1"}, headers=bearer("writer")
+        )
+        assert switched.status_code == 200 and switched.json()["default"] == "starter@1"

@@ -10,12 +10,11 @@ from fastapi import APIRouter, Response
 from nuner.app.api.deps import (
     EncoderCacheDep,
     EncoderResolverDep,
+    GlobalWriterDep,
     ReaderDep,
     RegistryDep,
-    WriterDep,
 )
 from nuner.app.encoder_registry import EncoderNotFound, EncoderRegistry, EncoderVersion
-from nuner.app.errors import ApiError
 from nuner.app.schemas import (
     DefaultEncoderRequest,
     EncoderDetail,
@@ -111,10 +110,8 @@ async def set_default_encoder(
     body: DefaultEncoderRequest,
     registry: RegistryDep,
     resolver: EncoderResolverDep,
-    principal: WriterDep,
+    principal: GlobalWriterDep,
 ) -> EncoderList:
-    if principal.namespace is not None:
-        raise ApiError(403, "forbidden", "the default encoder is service-wide: needs a global key")
     await asyncio.to_thread(registry.encoders.set_default, body.encoder)
     resolver.invalidate()
     return await list_encoders(registry, principal)
@@ -135,10 +132,8 @@ async def delete_encoder_version(
     registry: RegistryDep,
     resolver: EncoderResolverDep,
     cache: EncoderCacheDep,
-    principal: WriterDep,
+    principal: GlobalWriterDep,
 ) -> Response:
-    if principal.namespace is not None:
-        raise ApiError(403, "forbidden", "encoders are service-wide: needs a global key")
     await asyncio.to_thread(registry.encoders.delete_version, name, version)
     cache.forget(name, version)
     resolver.invalidate()
