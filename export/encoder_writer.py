@@ -233,7 +233,8 @@ def _probe(encoder: TextEncoder, tokenizer, examples: Sequence[Example]) -> Prob
     windows = [w for i, encoded in enumerate(texts) for w in encoder.windows(encoded, i)]
     names = sorted({normalize_concept(s.label) for e in examples for s in e.spans}) or ["entity"]
     ids = [tokenizer(n, truncation=True, max_length=MAX_CONCEPT_TOKENS)["input_ids"] for n in names]
-    padded = pad_batch(windows, encoder.pad_id), pad_batch_ids(ids, encoder.pad_id)
+    batch = pad_batch(windows, encoder.pad_id)
+    padded = (batch.input_ids, batch.attention_mask), pad_batch_ids(ids, encoder.pad_id)
     return Probe(*padded, texts, windows, names)
 
 

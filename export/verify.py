@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from pydantic import BaseModel, Field
 
-from nuner.core.encoding import TextEncoder, pad_batch
+from nuner.core.encoding import ModelInputs, TextEncoder, pad_batch
 from nuner.core.inference import LogitsFn, TaggerPipeline, batches_by_token_budget
 from nuner.core.types import Example
 from nuner.training.predict import evaluate_pipeline
@@ -42,8 +42,7 @@ class VerificationReport:
 
 @dataclass(frozen=True)
 class VerificationBatch:
-    input_ids: np.ndarray
-    attention_mask: np.ndarray
+    inputs: ModelInputs
     real: np.ndarray  # True at real (non-special, non-padding) token positions
 
 
@@ -60,10 +59,7 @@ class Reference:
     @classmethod
     def compute(cls, pipeline: TaggerPipeline, examples: Sequence[Example]) -> Reference:
         batches = verification_batches(pipeline.encoder, [e.text for e in examples])
-        logits = [
-            np.asarray(pipeline.logits_fn(b.input_ids, b.attention_mask), np.float32)
-            for b in batches
-        ]
+        logits = [np.asarray(pipeline.logits_fn(b.inputs), np.float32) for b in batches]
         return cls(examples, batches, logits, evaluate_pipeline(pipeline, examples).micro.f1)
 
 
@@ -71,12 +67,12 @@ def verification_batches(encoder: TextEncoder, texts: Sequence[str]) -> list[Ver
     windows = [w for i, t in enumerate(texts) for w in encoder.windows(encoder.encode(t), i)]
     batches = []
     for batch in batches_by_token_budget(windows, 4096):
-        input_ids, attention_mask = pad_batch([windows[i] for i in batch], encoder.pad_id)
-        real = np.zeros(input_ids.shape, dtype=bool)
+        inputs = pad_batch([windows[i] for i in batch], encoder.pad_id)
+        real = np.zeros(inputs.input_ids.shape, dtype=bool)
         for row, index in enumerate(batch):
             positions = windows[index].token_index >= 0
             real[row, : len(positions)] = positions
-        batches.append(VerificationBatch(input_ids, attention_mask, real))
+        batches.append(VerificationBatch(inputs, real))
     return batches
 
 
@@ -84,7 +80,7 @@ def compare_logits(reference: Reference, candidate: LogitsFn) -> tuple[float, fl
     """Max |logit difference| and argmax agreement over real (non-special) tokens."""
     max_diff, agree, total = 0.0, 0, 0
     for batch, expected in zip(reference.batches, reference.logits, strict=True):
-        actual = np.asarray(candidate(batch.input_ids, batch.attention_mask), np.float32)
+        actual = np.asarray(candidate(batch.inputs), np.float32)
         real = batch.real
         max_diff = max(max_diff, float(np.abs(expected - actual)[real].max(initial=0.0)))
         agree += int((expected.argmax(-1) == actual.argmax(-1))[real].sum())

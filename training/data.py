@@ -18,6 +18,7 @@ from nuner.core.types import Example
 class TrainingWindow:
     ids: np.ndarray
     tag_ids: np.ndarray
+    shape_ids: np.ndarray
 
 
 def build_windows(
@@ -36,7 +37,7 @@ def build_windows(
             tags = np.full(len(window.ids), IGNORE_INDEX, dtype=np.int64)
             inside = window.token_index >= 0
             tags[inside] = aligned.tag_ids[window.token_index[inside]]
-            windows.append(TrainingWindow(window.ids, tags))
+            windows.append(TrainingWindow(window.ids, tags, window.shape_ids))
     return windows, report
 
 
@@ -45,12 +46,19 @@ def collate(windows: Sequence[TrainingWindow], pad_id: int) -> dict[str, torch.T
     input_ids = torch.full((len(windows), width), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((len(windows), width), dtype=torch.long)
     labels = torch.full((len(windows), width), IGNORE_INDEX, dtype=torch.long)
+    shape_ids = torch.zeros((len(windows), width), dtype=torch.long)
     for row, window in enumerate(windows):
         n = len(window.ids)
         input_ids[row, :n] = torch.from_numpy(window.ids)
         attention_mask[row, :n] = 1
         labels[row, :n] = torch.from_numpy(window.tag_ids)
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+        shape_ids[row, :n] = torch.from_numpy(window.shape_ids)
+    return {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "labels": labels,
+        "shape_ids": shape_ids,
+    }
 
 
 def shuffled_batches(

@@ -101,6 +101,7 @@ def finetune(
         label_set.tags,
         head=config.head,
         features=config.features,
+        shape_features=config.shape_features,
         classifier_dropout=config.classifier_dropout,
         window_length=config.max_length,
         window_stride=config.stride,
@@ -196,7 +197,10 @@ def apply_gradients(
 
 def _optimizer(model: NunerTagger, config: FinetuneConfig) -> torch.optim.Optimizer:
     head_lr = config.head_learning_rate or config.learning_rate
-    groups = [{"params": list(model.head.parameters()), "lr": head_lr}]
+    new = [*model.head.parameters()]  # what starts from scratch learns at the head's rate
+    if model.shape_embeddings is not None:
+        new += [p for p in model.shape_embeddings.parameters() if p.requires_grad]
+    groups = [{"params": new, "lr": head_lr}]
     encoder_params = [p for p in model.encoder.parameters() if p.requires_grad]
     if encoder_params:
         groups.append({"params": encoder_params, "lr": config.learning_rate})

@@ -43,7 +43,11 @@ def encode_windows(
     for start in range(0, len(windows), batch_size):
         chunk = windows[start : start + batch_size]
         batch = collate(chunk, pad_id)
-        features = model.features(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+        features = model.features(
+            batch["input_ids"].to(device),
+            batch["attention_mask"].to(device),
+            shape_ids=batch["shape_ids"].to(device),
+        )
         for row, window in enumerate(chunk):
             length = len(window.ids)
             cached.append(CachedWindow(features[row, :length], batch["labels"][row, :length]))

@@ -9,6 +9,9 @@ fully-connected head. Features: ``last`` (last hidden layer) or ``two_emb``,
 NuNER's "two-emb trick": the last layer concatenated with a middle one
 (``hidden_states[-7]`` for a 12-layer model; in general layer
 ``num_layers - num_layers // 2``, overridable with ``middle_layer``).
+Shape features (``nuner.core.shapes``): ``input`` adds a learned, zero-started
+embedding of each token's word shape to its input embedding, so the encoder
+reads case in context; ``head`` puts a one-hot of it beside the head's features.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import TokenClassifierOutput
 
-from nuner.core.hyperparameters import FeatureKind, HeadKind
+from nuner.core.hyperparameters import FeatureKind, HeadKind, ShapeFeatures
 from nuner.core.labels import IGNORE_INDEX
+from nuner.core.shapes import NUM_SHAPES
 
 
 class NunerTaggerConfig(PretrainedConfig):
@@ -31,6 +35,7 @@ class NunerTaggerConfig(PretrainedConfig):
         tags: list[str] | None = None,
         head: HeadKind = "linear",
         features: FeatureKind = "last",
+        shape_features: ShapeFeatures = "none",
         middle_layer: int | None = None,
         head_hidden_size: int | None = None,
         classifier_dropout: float = 0.1,
@@ -47,6 +52,7 @@ class NunerTaggerConfig(PretrainedConfig):
         self.label2id = {tag: i for i, tag in enumerate(self.tags)}
         self.head = head
         self.features = features
+        self.shape_features = shape_features
         self.middle_layer = middle_layer
         self.head_hidden_size = head_hidden_size
         self.classifier_dropout = classifier_dropout
@@ -76,8 +82,19 @@ class NunerTagger(PreTrainedModel):
         self.encoder = encoder if encoder is not None else _build_encoder(config.encoder_config())
         hidden = self.encoder.config.hidden_size
         width = hidden * (2 if config.features == "two_emb" else 1)
+        self.shape_embeddings = self._build_shape_embeddings(config.shape_features, hidden)
+        if config.shape_features == "head":
+            width += NUM_SHAPES
         self.head = self._build_head(config, width, len(config.tags))
         self.head.apply(self._init_head)
+
+    @staticmethod
+    def _build_shape_embeddings(kind: ShapeFeatures, hidden: int) -> nn.Embedding | None:
+        if kind == "input":  # zero: the encoder starts exactly as pre-trained
+            return nn.Embedding(NUM_SHAPES, hidden, _weight=torch.zeros(NUM_SHAPES, hidden))
+        if kind == "head":
+            return nn.Embedding.from_pretrained(torch.eye(NUM_SHAPES), freeze=True)
+        return None
 
     @staticmethod
     def _build_head(config: NunerTaggerConfig, width: int, num_tags: int) -> nn.Sequential:
@@ -130,19 +147,26 @@ class NunerTagger(PreTrainedModel):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
+        shape_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         two_emb = self.config.features == "two_emb"
+        shapes = self.config.shape_features
+        if shapes != "none" and shape_ids is None:
+            raise ValueError("this tagger reads word shapes: pass shape_ids")
         extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
-        output = self.encoder(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            output_hidden_states=two_emb,
-            **extra,
-        )
-        if not two_emb:
-            return output.last_hidden_state
-        middle = output.hidden_states[self.middle_layer]
-        return torch.cat([output.last_hidden_state, middle], dim=-1)
+        if shapes == "input":
+            embedded = self.encoder.get_input_embeddings()(input_ids)
+            extra["inputs_embeds"] = embedded + self.shape_embeddings(shape_ids)
+        else:
+            extra["input_ids"] = input_ids
+        output = self.encoder(attention_mask=attention_mask, output_hidden_states=two_emb, **extra)
+        features = output.last_hidden_state
+        if two_emb:
+            middle = output.hidden_states[self.middle_layer]
+            features = torch.cat([features, middle], dim=-1)
+        if shapes == "head":
+            features = torch.cat([features, self.shape_embeddings(shape_ids)], dim=-1)
+        return features
 
     def forward(
         self,
@@ -150,9 +174,12 @@ class NunerTagger(PreTrainedModel):
         attention_mask: torch.Tensor,
         labels: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
+        shape_ids: torch.Tensor | None = None,
     ) -> TokenClassifierOutput:
-        """``token_type_ids`` is optional (zeros when absent, as in export and serving)."""
-        logits = self.head(self.features(input_ids, attention_mask, token_type_ids))
+        """``token_type_ids`` is optional (zeros when absent, as in export and serving);
+        ``shape_ids`` is read only by taggers made with shape features."""
+        features = self.features(input_ids, attention_mask, token_type_ids, shape_ids)
+        logits = self.head(features)
         loss = None if labels is None else tagging_loss(logits, labels)
         return TokenClassifierOutput(loss=loss, logits=logits)
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from nuner.core.decoding import Aggregation, Decoding
-from nuner.core.encoding import TextEncoder
+from nuner.core.encoding import ModelInputs, TextEncoder
 from nuner.core.inference import LogitsFn, TaggerPipeline
 from nuner.core.types import Example, Span
 from nuner.training.checkpoint import label_set_of, load_checkpoint, window_encoder
@@ -20,11 +20,12 @@ from nuner.training.model import NunerTagger
 def torch_logits_fn(model: NunerTagger) -> LogitsFn:
     device = next(model.parameters()).device
 
-    def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def run(inputs: ModelInputs) -> np.ndarray:
         with torch.inference_mode():
             logits = model(
-                input_ids=torch.from_numpy(input_ids).to(device),
-                attention_mask=torch.from_numpy(attention_mask).to(device),
+                input_ids=torch.from_numpy(inputs.input_ids).to(device),
+                attention_mask=torch.from_numpy(inputs.attention_mask).to(device),
+                shape_ids=torch.from_numpy(inputs.shape_ids).to(device),
             ).logits
         return logits.float().cpu().numpy()
 

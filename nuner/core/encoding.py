@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from tokenizers import Tokenizer
 
+from nuner.core.shapes import token_shapes
+
 
 @dataclass(frozen=True)
 class EncodedText:
@@ -30,6 +32,7 @@ class EncodedText:
     offsets: np.ndarray  # (n, 2) int64, trimmed
     word_ids: np.ndarray  # (n,) int64, -1 where the tokenizer gives none
     has_content: np.ndarray  # (n,) bool
+    shapes: np.ndarray  # (n,) int64 word-shape ids of the original characters (nuner.core.shapes)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -43,6 +46,25 @@ class Window:
     text_index: int
     ids: np.ndarray
     token_index: np.ndarray
+    shape_ids: np.ndarray
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """A padded batch of windows: what every backend (torch, ONNX) is fed."""
+
+    input_ids: np.ndarray  # (batch, seq) int64
+    attention_mask: np.ndarray  # (batch, seq) int64
+    shape_ids: np.ndarray  # (batch, seq) int64, 0 on specials and padding
+
+    def feeds(self, names: set[str]) -> dict[str, np.ndarray]:
+        """The arrays a session declares as inputs (older graphs take no shapes)."""
+        arrays = {
+            "input_ids": self.input_ids,
+            "attention_mask": self.attention_mask,
+            "shape_ids": self.shape_ids,
+        }
+        return {name: array for name, array in arrays.items() if name in names}
 
 
 def trim_offsets(text: str, start: int, end: int) -> tuple[int, int]:
@@ -99,6 +121,7 @@ class TextEncoder:
             offsets=offsets,
             word_ids=np.array([-1 if w is None else w for w in encoding.word_ids], dtype=np.int64),
             has_content=offsets[:, 1] > offsets[:, 0],
+            shapes=token_shapes(text, offsets),
         )
 
     def window_starts(self, num_tokens: int) -> list[int]:
@@ -115,6 +138,8 @@ class TextEncoder:
         suffix = np.array(self.suffix_ids, dtype=np.int64)
         specials_before = np.full(len(prefix), -1, dtype=np.int64)
         specials_after = np.full(len(suffix), -1, dtype=np.int64)
+        no_shape_before = np.zeros(len(prefix), dtype=np.int64)
+        no_shape_after = np.zeros(len(suffix), dtype=np.int64)
         result = []
         for start in self.window_starts(len(encoded)):
             stop = min(start + self.window_size, len(encoded))
@@ -125,14 +150,19 @@ class TextEncoder:
                     token_index=np.concatenate(
                         [specials_before, np.arange(start, stop), specials_after]
                     ),
+                    shape_ids=np.concatenate(
+                        [no_shape_before, encoded.shapes[start:stop], no_shape_after]
+                    ),
                 )
             )
         return result
 
 
-def pad_batch(windows: list[Window], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """Right-pad window ids into ``input_ids`` and ``attention_mask`` arrays."""
-    return pad_batch_ids([w.ids for w in windows], pad_id)
+def pad_batch(windows: Sequence[Window], pad_id: int) -> ModelInputs:
+    """Right-pad windows into one batch of model inputs."""
+    input_ids, attention_mask = pad_batch_ids([w.ids for w in windows], pad_id)
+    shape_ids, _ = pad_batch_ids([w.shape_ids for w in windows], 0)
+    return ModelInputs(input_ids, attention_mask, shape_ids)
 
 
 def pad_batch_ids(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:

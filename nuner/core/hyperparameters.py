@@ -15,6 +15,9 @@ from nuner.core.decoding import Aggregation, Decoding
 
 HeadKind = Literal["linear", "mlp"]
 FeatureKind = Literal["last", "two_emb"]
+# Word shapes of the original characters (nuner.core.shapes): none; added to the
+# input embeddings (the encoder reads them in context); or one-hot beside the head's features.
+ShapeFeatures = Literal["none", "input", "head"]
 Device = Literal["auto", "cpu", "cuda"]
 
 
@@ -23,6 +26,11 @@ class FinetuneConfig(BaseModel):
 
     head: HeadKind = "linear"
     features: FeatureKind = "last"
+    shape_features: ShapeFeatures = Field(
+        default="none",
+        description="Give the tagger each token's word shape (case, digits) from the text as "
+        "written, which uncased tokenizers lose.",
+    )
     freeze_encoder: bool = Field(
         default=False, description="Train only the head, on features computed once."
     )

@@ -1,7 +1,7 @@
 """Texts -> entities for any backend that maps token ids to tag logits.
 
-The backend is a plain function ``(input_ids, attention_mask) -> logits`` of
-shapes (batch, seq) -> (batch, seq, num_tags): a torch model in training and
+The backend is a plain function ``ModelInputs -> logits`` of shapes
+(batch, seq) -> (batch, seq, num_tags): a torch model in training and
 evaluation, an ONNX Runtime session in serving. Windowing, batching by token
 budget, merging and decoding live here once.
 """
@@ -14,11 +14,11 @@ from itertools import pairwise
 import numpy as np
 
 from nuner.core.decoding import Aggregation, Decoding, decode_entities, merge_windows, softmax
-from nuner.core.encoding import EncodedText, TextEncoder, Window, pad_batch
+from nuner.core.encoding import EncodedText, ModelInputs, TextEncoder, Window, pad_batch
 from nuner.core.labels import LabelSet
 from nuner.core.types import Entity
 
-LogitsFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+LogitsFn = Callable[[ModelInputs], np.ndarray]
 
 
 # What one more inference call costs, in padded tokens. Timed by hand with
@@ -83,8 +83,7 @@ def per_token_outputs(
     windows = [w for i, e in enumerate(encoded) for w in encoder.windows(e, i)]
     outputs: list[np.ndarray | None] = [None] * len(windows)
     for batch in batches_by_token_budget(windows, max_batch_tokens, call_cost):
-        input_ids, attention_mask = pad_batch([windows[i] for i in batch], encoder.pad_id)
-        result = run(input_ids, attention_mask)
+        result = run(pad_batch([windows[i] for i in batch], encoder.pad_id))
         for row, index in enumerate(batch):
             outputs[index] = result[row, : len(windows[index].ids)]
     per_text: list[list[int]] = [[] for _ in encoded]
@@ -118,8 +117,8 @@ class TaggerPipeline:
     def token_probs(self, texts: Sequence[str]) -> list[tuple[EncodedText, np.ndarray]]:
         """Encoded texts with one tag distribution per token."""
 
-        def probs(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-            return softmax(np.asarray(self.logits_fn(input_ids, attention_mask), np.float32))
+        def probs(inputs: ModelInputs) -> np.ndarray:
+            return softmax(np.asarray(self.logits_fn(inputs), np.float32))
 
         return per_token_outputs(self.encoder, texts, probs, self.max_batch_tokens, self.call_cost)
 

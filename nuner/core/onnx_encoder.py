@@ -19,7 +19,7 @@ from tokenizers import Tokenizer
 from nuner.core.bundle import TOKENIZER, BundleError
 from nuner.core.concepts import normalize_concept
 from nuner.core.encoder_bundle import EncoderManifest, encoder_digest, verify_encoder_bundle
-from nuner.core.encoding import EncodedText, TextEncoder, pad_batch_ids
+from nuner.core.encoding import EncodedText, ModelInputs, TextEncoder, pad_batch_ids
 from nuner.core.inference import per_token_outputs
 from nuner.core.onnx_tagger import CPU, Device, open_on_best_provider, open_session
 from nuner.core.types import Entity
@@ -85,9 +85,9 @@ class OnnxEncoder:
         feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
         return np.asarray(self.concept_session.run([VECTORS], feeds)[0], np.float32)
 
-    def token_vectors(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def token_vectors(self, inputs: ModelInputs) -> np.ndarray:
         """Unit vectors ``(batch, seq, hidden)`` of padded windows."""
-        feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
+        feeds = {"input_ids": inputs.input_ids, "attention_mask": inputs.attention_mask}
         return np.asarray(self.text_session.run([VECTORS], feeds)[0], np.float32)
 
     def encode_texts(self, texts: Sequence[str]) -> list[tuple[EncodedText, np.ndarray]]:

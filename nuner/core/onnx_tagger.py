@@ -17,7 +17,7 @@ import numpy as np
 
 from nuner.core.bundle import TOKENIZER, VARIANT_FILES, BundleError, Manifest, verify_bundle
 from nuner.core.decoding import Aggregation
-from nuner.core.encoding import TextEncoder
+from nuner.core.encoding import ModelInputs, TextEncoder
 from nuner.core.inference import LogitsFn, TaggerPipeline
 from nuner.core.labels import LabelSet
 from nuner.core.types import Entity
@@ -71,9 +71,8 @@ def session_logits_fn(session) -> LogitsFn:
     """The pipeline's backend function for an ONNX Runtime session."""
     names = {i.name for i in session.get_inputs()}
 
-    def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
-        return session.run(["logits"], {k: v for k, v in feeds.items() if k in names})[0]
+    def run(inputs: ModelInputs) -> np.ndarray:
+        return session.run(["logits"], inputs.feeds(names))[0]
 
     return run
 

@@ -97,4 +97,5 @@ def _empty() -> EncodedText:
         offsets=np.zeros((0, 2), np.int64),
         word_ids=np.zeros(0, np.int64),
         has_content=np.zeros(0, bool),
+        shapes=np.zeros(0, np.int64),
     )
