@@ -13,6 +13,7 @@ mean dev F1 beats the default's on the same draws.
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
 
 import typer
 from common import DOCS, SELECTION_DATASETS, machine, read_log, run_logged_fewshot
@@ -20,21 +21,36 @@ from transformers.utils import logging as hf_logging
 
 from nuner.core.backbones import resolve_backbone
 from nuner.core.hyperparameters import FinetuneConfig
+from nuner.core.settings import NunerSettings
 
 LOG = DOCS / "levers_runs.jsonl"
 SEEDS, K = (100, 101, 102, 103), 8
 
-# name -> (what changes from the default, why it was tried)
-CANDIDATES: dict[str, tuple[dict, str]] = {
-    "default": ({}, "the product default: full fine-tune, Viterbi decoding"),
-    "shape-input": (
+
+@dataclass(frozen=True)
+class Lever:
+    changes: dict  # FinetuneConfig fields that differ from the default
+    why: str
+    backbone: str | None = None  # None: the default backbone
+
+
+LEVERS: dict[str, Lever] = {
+    "default": Lever({}, "the product default: full fine-tune, Viterbi decoding"),
+    "shape-input": Lever(
         {"shape_features": "input"},
         "word shapes added to the input embeddings (zero-started, head learning rate)",
     ),
-    "shape-head": ({"shape_features": "head"}, "word shapes one-hot beside the head's features"),
-    "shape-input-hlr2e-3": (
+    "shape-head": Lever(
+        {"shape_features": "head"}, "word shapes one-hot beside the head's features"
+    ),
+    "shape-input-hlr2e-3": Lever(
         {"shape_features": "input", "head_learning_rate": 2e-3},
         "shapes in the input, head and shape embeddings at 10x the encoder's rate",
+    ),
+    "mpnet": Lever(
+        {},
+        "the larger backbone (`nuner install-backbone all-mpnet-base-v2`), default recipe",
+        backbone="all-mpnet-base-v2",
     ),
 }
 
@@ -45,11 +61,11 @@ app = typer.Typer(add_completion=False)
 def select(only: list[str] = typer.Option(None, help="Run these candidates alone.")) -> None:
     """Run every candidate (or ``--only``) on the dev splits; skips logged runs."""
     hf_logging.set_verbosity_error()
-    backbone = str(resolve_backbone(None))
-    for name, (overrides, _) in CANDIDATES.items():
+    for name, lever in LEVERS.items():
         if only and name not in only:
             continue
-        config = FinetuneConfig(**overrides)
+        config = FinetuneConfig(**lever.changes)
+        backbone = resolve_backbone(lever.backbone, backbones_dir=NunerSettings().backbones_dir)
         run_logged_fewshot(
             LOG, "lever", name, backbone, config, SELECTION_DATASETS, [K], SEEDS, "dev"
         )
@@ -58,7 +74,7 @@ def select(only: list[str] = typer.Option(None, help="Run these candidates alone
 def _scores(records: list[dict]) -> dict[str, dict]:
     """Per candidate with every run done: mean dev F1 overall and per dataset, in points."""
     scores = {}
-    for name, (overrides, why) in CANDIDATES.items():
+    for name, lever in LEVERS.items():
         runs = [r for r in records if r["lever"] == name]
         if len(runs) < len(SEEDS) * len(SELECTION_DATASETS):
             continue
@@ -67,8 +83,9 @@ def _scores(records: list[dict]) -> dict[str, dict]:
             for d in SELECTION_DATASETS
         }
         scores[name] = {
-            "changes": overrides,
-            "why": why,
+            "changes": lever.changes,
+            "backbone": lever.backbone or "default",
+            "why": lever.why,
             "mean": 100 * statistics.fmean(r["f1"] for r in runs),
             "per_dataset": per_dataset,
             "train_seconds": statistics.median(r["train_seconds"] for r in runs),
@@ -89,8 +106,8 @@ def report() -> None:
         verdict = "-" if name == "default" else ("kept" if gain > 0 else "dropped")
         per = ", ".join(f"{d} {v:.1f}" for d, v in s["per_dataset"].items())
         rows.append(
-            f"| {name} | `{json.dumps(s['changes'])}` | {s['mean']:.2f} | {gain:+.2f} | {per} "
-            f"| {s['train_seconds']:.0f} s | {verdict} |"
+            f"| {name} | `{json.dumps(s['changes'])}` {s['backbone']} | {s['mean']:.2f} "
+            f"| {gain:+.2f} | {per} | {s['train_seconds']:.0f} s | {verdict} |"
         )
     (DOCS / "levers.json").write_text(
         json.dumps({"k": K, "seeds": SEEDS, "scores": scores, "machine": machine()}, indent=2)
@@ -105,7 +122,7 @@ protocol at k={K} on the dev splits of conll2003 and wnut2017, seeds
 entity F1, mean over the {len(SEEDS) * len(SELECTION_DATASETS)} runs. Test
 splits are never read here. Kept: a mean above the default's.
 
-| candidate | changes | dev F1 | vs default | per dataset | median train time | verdict |
+| candidate | changes, backbone | dev F1 | vs default | per dataset | median train time | verdict |
 |---|---|---:|---:|---|---:|---|
 {table}
 

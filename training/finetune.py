@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -200,8 +201,22 @@ def _optimizer(model: NunerTagger, config: FinetuneConfig) -> torch.optim.Optimi
     new = [*model.head.parameters()]  # what starts from scratch learns at the head's rate
     if model.shape_embeddings is not None:
         new += [p for p in model.shape_embeddings.parameters() if p.requires_grad]
-    groups = [{"params": new, "lr": head_lr}]
-    encoder_params = [p for p in model.encoder.parameters() if p.requires_grad]
-    if encoder_params:
-        groups.append({"params": encoder_params, "lr": config.learning_rate})
+    groups = [{"params": new, "lr": head_lr}, *_encoder_groups(model, config)]
     return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+
+
+def _encoder_groups(model: NunerTagger, config: FinetuneConfig) -> list[dict]:
+    """Trainable encoder parameters by depth (embeddings 0, layer i at i + 1, the
+    rest on top), each depth at ``learning_rate * layer_lr_decay ** (top - depth)``."""
+    top = model.encoder.config.num_hidden_layers
+    by_depth: dict[int, list[torch.nn.Parameter]] = {}
+    for name, parameter in model.encoder.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        layer = re.search(r"\blayers?\.(\d+)\.", name)
+        depth = int(layer.group(1)) + 1 if layer else 0 if "embeddings" in name else top
+        by_depth.setdefault(depth, []).append(parameter)
+    return [
+        {"params": params, "lr": config.learning_rate * config.layer_lr_decay ** (top - depth)}
+        for depth, params in sorted(by_depth.items())
+    ]

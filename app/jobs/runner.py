@@ -124,7 +124,9 @@ class JobRunner:
             hyper.seed,
         )
         backbone = resolve_backbone(
-            self._backbone(request.backbone or "default"), self.settings.allow_hub_downloads
+            self._backbone(request.backbone or "default"),
+            self.settings.allow_hub_downloads,
+            self.settings.backbones_dir,
         )
         config = FinetuneConfig(**hyper.model_dump(), device="auto")
         device = pick_device(config.device).type

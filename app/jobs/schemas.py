@@ -10,7 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_v
 from nuner.app.jobs.models import JobRow
 from nuner.app.jobs.states import JobStage, JobState, WorkerState
 from nuner.core.bundle import BundleError, check_name
-from nuner.core.hyperparameters import DEFAULTS, HEAD_DEFAULTS, FeatureKind, HeadFitConfig, HeadKind
+from nuner.core.hyperparameters import (
+    DEFAULTS,
+    HEAD_DEFAULTS,
+    FeatureKind,
+    HeadFitConfig,
+    HeadKind,
+    ShapeFeatures,
+)
 
 
 class SpanIn(BaseModel):
@@ -37,6 +44,7 @@ class Hyperparameters(BaseModel):
     batch_size: int = Field(default=DEFAULTS.batch_size, ge=1, le=64)
     head: HeadKind = DEFAULTS.head
     features: FeatureKind = DEFAULTS.features
+    shape_features: ShapeFeatures = DEFAULTS.shape_features
     freeze_encoder: bool = DEFAULTS.freeze_encoder
     max_length: int = Field(default=DEFAULTS.max_length, ge=32, le=512)
     seed: int = Field(default=DEFAULTS.seed, ge=0, le=2**31 - 1)

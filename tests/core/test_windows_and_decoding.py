@@ -66,8 +66,9 @@ def test_pipeline_batches_windows_within_token_budget_and_keeps_order(wordpiece_
 
     person_id = wordpiece_tokenizer.token_to_id("one")
 
-    def logits(input_ids, attention_mask):
+    def logits(inputs):
         """Says O everywhere except B-PER on the token 'one'."""
+        input_ids = inputs.input_ids
         seen_batches.append(input_ids.shape)
         out = np.zeros((*input_ids.shape, len(LABELS)), dtype=np.float32)
         out[..., 0] = 5.0

@@ -1,0 +1,68 @@
+"""What a user gets: the README's quick-start tagger, before and after (issue 20).
+
+The quick start samples k=8 CoNLL-2003 mentions per type (`nuner sample`, seed 0)
+and makes a tagger with the defaults. This fine-tunes that sample twice, with
+the defaults before the few-shot work (no word shapes, lenient decoding) and
+with today's defaults, and writes the entities each finds in sentences like
+those a new user tried (docs/quickstart_tagger.json; the table in
+docs/fewshot.md quotes it).
+
+    python bench/quickstart.py
+"""
+
+from __future__ import annotations
+
+import json
+
+from common import CONLL, DOCS, machine
+from transformers.utils import logging as hf_logging
+
+from nuner.core.backbones import resolve_backbone
+from nuner.core.datasets import read_jsonl
+from nuner.core.hyperparameters import DEFAULTS
+from nuner.training.checkpoint import load_fast_tokenizer, text_encoder_for
+from nuner.training.finetune import finetune
+from nuner.training.predict import torch_pipeline
+from nuner.training.sampling import sample_k_2k
+
+SENTENCES = (
+    "Barack Obama visited the U.K. last week.",
+    "Apple opened a new store in Cupertino.",
+    "She ate an apple in the United States.",
+    "Angela Merkel met Emmanuel Macron in Paris.",
+)
+BEFORE = DEFAULTS.model_copy(update={"shape_features": "none", "decoding": "lenient"})
+
+
+def main() -> None:
+    hf_logging.set_verbosity_error()
+    train = read_jsonl(CONLL / "train.jsonl")
+    sample = sample_k_2k(train, 8, seed=0)  # as `nuner sample --k 8` draws it
+    backbone = str(resolve_backbone(None))
+    encoder = text_encoder_for(load_fast_tokenizer(backbone), DEFAULTS.max_length, DEFAULTS.stride)
+    answers = {}
+    for name, config in (("before", BEFORE), ("after", DEFAULTS)):
+        model = finetune(backbone, sample, config, show_progress=False).model
+        pipeline = torch_pipeline(model, encoder, config.aggregation, decoding=config.decoding)
+        answers[name] = {
+            "config": config.model_dump(include={"shape_features", "decoding"}),
+            "entities": [
+                [{"text": e.text, "label": e.label, "score": round(e.score, 2)} for e in row]
+                for row in pipeline(list(SENTENCES))
+            ],
+        }
+    result = {"sentences": SENTENCES, "train_sentences": len(sample), **answers}
+    (DOCS / "quickstart_tagger.json").write_text(
+        json.dumps({**result, "machine": machine()}, indent=2, ensure_ascii=False)
+    )
+    for index, sentence in enumerate(SENTENCES):
+        print(sentence)
+        for name in ("before", "after"):
+            found = ", ".join(
+                f"{e['text']} {e['label']} {e['score']}" for e in answers[name]["entities"][index]
+            )
+            print(f"  {name}: {found or '-'}")
+
+
+if __name__ == "__main__":
+    main()
