@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 
+import typer
 from common import CONLL, DOCS, machine
 from transformers.utils import logging as hf_logging
 
@@ -35,6 +36,7 @@ BEFORE = DEFAULTS.model_copy(update={"shape_features": "none", "decoding": "leni
 
 
 def main() -> None:
+    """Fine-tune the quick-start sample before and now; write the entities found."""
     hf_logging.set_verbosity_error()
     train = read_jsonl(CONLL / "train.jsonl")
     sample = sample_k_2k(train, 8, seed=0)  # as `nuner sample --k 8` draws it
@@ -65,4 +67,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

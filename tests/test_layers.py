@@ -84,6 +84,7 @@ def test_a_type_checker_resolves_the_same_imports(tmp_path):
 @pytest.mark.parametrize(
     "script",
     [
+        "backbones",
         "decoding",
         "export",
         "fewshot",
@@ -91,9 +92,11 @@ def test_a_type_checker_resolves_the_same_imports(tmp_path):
         "first_start",
         "heads",
         "heads_serving",
+        "levers",
         "load",
         "playground_shots",
         "pretrain",
+        "quickstart",
         "serve",
         "zeroshot",
     ],
