@@ -46,14 +46,14 @@ class Lever:
 LEVERS: dict[str, Lever] = {
     "default": Lever({}, "the product default: full fine-tune, Viterbi decoding"),
     "shape-input": Lever(
-        {"shape_features": "input"},
-        "word shapes added to the input embeddings (zero-started, head learning rate)",
+        {"shape_features": "input", "shape_learning_rate": 2e-4},
+        "word shapes added to the input embeddings (zero-started), at the encoder's rate",
     ),
     "shape-head": Lever(
         {"shape_features": "head"}, "word shapes one-hot beside the head's features"
     ),
     "shape-input-hlr2e-3": Lever(
-        {"shape_features": "input", "head_learning_rate": 2e-3},
+        {"shape_features": "input", "head_learning_rate": 2e-3, "shape_learning_rate": 2e-3},
         "shapes in the input, head and shape embeddings at 10x the encoder's rate",
     ),
     "shape-head-hlr2e-3": Lever(
@@ -62,6 +62,10 @@ LEVERS: dict[str, Lever] = {
     ),
     "hlr2e-3": Lever(
         {"head_learning_rate": 2e-3}, "the control: the head at 10x the encoder's rate, no shapes"
+    ),
+    "shape-input-slr2e-3": Lever(
+        {"shape_features": "input", "shape_learning_rate": 2e-3},
+        "shapes in the input, their embeddings alone at 10x the encoder's rate",
     ),
     "mpnet": Lever(
         {},

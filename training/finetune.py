@@ -198,10 +198,11 @@ def apply_gradients(
 
 def _optimizer(model: NunerTagger, config: FinetuneConfig) -> torch.optim.Optimizer:
     head_lr = config.head_learning_rate or config.learning_rate
-    new = [*model.head.parameters()]  # what starts from scratch learns at the head's rate
-    if model.shape_embeddings is not None:
-        new += [p for p in model.shape_embeddings.parameters() if p.requires_grad]
-    groups = [{"params": new, "lr": head_lr}, *_encoder_groups(model, config)]
+    groups = [{"params": list(model.head.parameters()), "lr": head_lr}]
+    shapes = model.shape_embeddings
+    if shapes is not None and shapes.weight.requires_grad:
+        groups.append({"params": [shapes.weight], "lr": config.shape_learning_rate})
+    groups += _encoder_groups(model, config)
     return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
 
 

@@ -36,6 +36,13 @@ class FinetuneConfig(BaseModel):
     )
     learning_rate: float = Field(default=2e-4, gt=0, le=1e-1)
     head_learning_rate: float | None = Field(default=None, gt=0, le=1.0)
+    shape_learning_rate: float = Field(
+        default=2e-3,
+        gt=0,
+        le=1.0,
+        description="Rate of the word-shape embeddings (shape_features input), which start "
+        "at zero and must grow within a few steps.",
+    )
     layer_lr_decay: float = Field(
         default=1.0,
         gt=0,

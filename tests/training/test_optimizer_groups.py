@@ -1,4 +1,4 @@
-"""Layer-wise learning-rate decay: each encoder depth gets its own rate."""
+"""Optimiser groups: layer-wise learning-rate decay, shape embeddings at their own rate."""
 
 import pytest
 
@@ -24,3 +24,25 @@ def test_no_decay_is_one_rate_for_the_whole_encoder(tiny_bert_dir):
     model = NunerTagger.from_backbone(str(tiny_bert_dir), ["O", "B-X", "I-X"])
     groups = _optimizer(model, FinetuneConfig(learning_rate=2e-4)).param_groups
     assert {g["lr"] for g in groups} == {2e-4}
+
+
+def test_shape_embeddings_learn_at_their_own_rate(tiny_bert_dir):
+    model = NunerTagger.from_backbone(
+        str(tiny_bert_dir), ["O", "B-X", "I-X"], shape_features="input"
+    )
+    config = FinetuneConfig(learning_rate=2e-4, shape_learning_rate=3e-3)
+    groups = _optimizer(model, config).param_groups
+    shape_groups = [
+        g for g in groups if any(p is model.shape_embeddings.weight for p in g["params"])
+    ]
+    assert [g["lr"] for g in shape_groups] == [3e-3]
+    assert len(shape_groups[0]["params"]) == 1
+    assert not model.shape_embeddings.weight.any()  # zero: the encoder starts as pre-trained
+
+
+def test_a_fixed_one_hot_is_not_trained(tiny_bert_dir):
+    model = NunerTagger.from_backbone(
+        str(tiny_bert_dir), ["O", "B-X", "I-X"], shape_features="head"
+    )
+    trained = {id(p) for g in _optimizer(model, FinetuneConfig()).param_groups for p in g["params"]}
+    assert id(model.shape_embeddings.weight) not in trained
