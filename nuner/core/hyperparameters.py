@@ -27,9 +27,9 @@ class FinetuneConfig(BaseModel):
     head: HeadKind = "linear"
     features: FeatureKind = "last"
     shape_features: ShapeFeatures = Field(
-        default="none",
+        default="input",
         description="Give the tagger each token's word shape (case, digits) from the text as "
-        "written, which uncased tokenizers lose.",
+        "written, which uncased tokenizers lose (input, chosen on dev: docs/levers.md).",
     )
     freeze_encoder: bool = Field(
         default=False, description="Train only the head, on features computed once."
