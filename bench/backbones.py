@@ -89,10 +89,8 @@ def run() -> None:
     for result in results:
         result["speed_vs_default"] = result["sentences_per_s"] / base["sentences_per_s"]
         result["memory_vs_default"] = result["peak_rss_mb"] / base["peak_rss_mb"]
-    levers = DOCS / "levers.json"
-    dev = json.loads(levers.read_text())["scores"] if levers.is_file() else {}
     (DOCS / "backbones.json").write_text(
-        json.dumps({"backbones": results, "dev_levers": dev, "machine": machine()}, indent=2)
+        json.dumps({"backbones": results, "machine": machine()}, indent=2)
     )
     for r in results:
         typer.echo(
