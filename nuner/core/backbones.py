@@ -36,8 +36,8 @@ def resolve_backbone(
     if name is None or name in DEFAULT_BACKBONE_ALIASES:
         return str(default_backbone_dir())
     if name in SPLIT_BACKBONES:
-        installed = (backbones_dir or Path("/nonexistent")) / name
-        if not (installed / "config.json").is_file():
+        installed = backbones_dir / name if backbones_dir else None
+        if installed is None or not (installed / "config.json").is_file():
             raise BackboneError(
                 f"backbone {name!r} is not installed here: run `nuner install-backbone {name}`"
             )
