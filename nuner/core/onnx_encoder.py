@@ -87,7 +87,7 @@ class OnnxEncoder:
 
     def token_vectors(self, inputs: ModelInputs) -> np.ndarray:
         """Unit vectors ``(batch, seq, hidden)`` of padded windows."""
-        feeds = {"input_ids": inputs.input_ids, "attention_mask": inputs.attention_mask}
+        feeds = inputs.feeds({i.name for i in self.text_session.get_inputs()})
         return np.asarray(self.text_session.run([VECTORS], feeds)[0], np.float32)
 
     def encode_texts(self, texts: Sequence[str]) -> list[tuple[EncodedText, np.ndarray]]:
