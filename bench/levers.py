@@ -74,6 +74,36 @@ LEVERS: dict[str, Lever] = {
         {"shape_features": "input", "shape_learning_rate": 2e-3},
         "shapes in the input, their embeddings alone at 10x the encoder's rate",
     ),
+    "llrd0.8": Lever(
+        {"layer_lr_decay": 0.8},
+        "layer-wise rates: each encoder layer at 0.8x the one above (embeddings at 0.26x)",
+        baseline="shape-input-slr2e-3",
+    ),
+    "augment1-e15": Lever(
+        {"augment_copies": 1, "epochs": 15},
+        "one mention-replaced copy of each example, half the epochs: the same steps and time",
+        baseline="shape-input-slr2e-3",
+    ),
+    "augment3-e8": Lever(
+        {"augment_copies": 3, "epochs": 8},
+        "three mention-replaced copies, a quarter of the epochs: about the same steps",
+        baseline="shape-input-slr2e-3",
+    ),
+    "augment1": Lever(
+        {"augment_copies": 1},
+        "one mention-replaced copy at the default epochs: twice the steps and time",
+        baseline="shape-input-slr2e-3",
+    ),
+    "viterbi-join": Lever(
+        {"decoding": "viterbi-join"},
+        "Viterbi, then same-type entities with only whitespace between them made one",
+        baseline="shape-input-slr2e-3",
+    ),
+    "probe50": Lever(
+        {"probe_epochs": 50},
+        "linear probe, then fine-tune: 50 epochs of the head alone on frozen features first",
+        baseline="shape-input-slr2e-3",
+    ),
     "mpnet": Lever(
         {"shape_features": "input", "shape_learning_rate": 2e-3},
         "the larger backbone (`nuner install-backbone all-mpnet-base-v2`), with the "

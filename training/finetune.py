@@ -26,9 +26,10 @@ from nuner.core.alignment import AlignmentReport
 from nuner.core.hyperparameters import FinetuneConfig
 from nuner.core.labels import LabelSet
 from nuner.core.types import Example
+from nuner.training.augment import with_replaced_mentions
 from nuner.training.checkpoint import load_fast_tokenizer, text_encoder_for
 from nuner.training.data import build_windows, shuffled_batches
-from nuner.training.frozen import encode_windows, head_losses
+from nuner.training.frozen import CachedWindow, encode_windows, head_losses
 from nuner.training.metrics import EntityReport
 from nuner.training.model import NunerTagger
 from nuner.training.predict import evaluate_pipeline, torch_pipeline
@@ -111,7 +112,8 @@ def finetune(
     device = pick_device(config.device)
     model.to(device)
 
-    windows, alignment = build_windows(train, encoder, label_set, config.misaligned)
+    augmented = with_replaced_mentions(train, config.augment_copies, config.seed)
+    windows, alignment = build_windows(augmented, encoder, label_set, config.misaligned)
     if not windows:
         raise ValueError("no training examples")
     optimizer = _optimizer(model, config)
@@ -124,6 +126,9 @@ def finetune(
     cached = None
     if config.freeze_encoder:
         cached = encode_windows(model, windows, encoder.pad_id, device)
+    elif config.probe_epochs:
+        probe = encode_windows(model, windows, encoder.pad_id, device)
+        _linear_probe(model, probe, config, generator)
 
     best_f1, best_epoch, best_state, history = -1.0, 0, None, []
     dev_report = None
@@ -165,6 +170,25 @@ def finetune(
         history=history,
         backbone_pretraining=backbone_pretraining(backbone),
     )
+
+
+def _linear_probe(
+    model: NunerTagger,
+    cached: Sequence[CachedWindow],
+    config: FinetuneConfig,
+    generator: torch.Generator,
+) -> None:
+    """The head alone on frozen features, at a constant rate (Kumar et al., 2022:
+    fine-tuning from a random head distorts the pre-trained features)."""
+    optimizer = torch.optim.AdamW(
+        model.head.parameters(), lr=config.probe_learning_rate, weight_decay=config.weight_decay
+    )
+    model.train()
+    for _ in range(config.probe_epochs):
+        for loss in head_losses(model, cached, config.batch_size, generator):
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
 
 
 def _train_epoch(

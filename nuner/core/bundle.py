@@ -19,10 +19,11 @@ import json
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
+from nuner.core.decoding import Decoding
 from nuner.core.errors import Unavailable
 
 FORMAT_VERSION = 1
@@ -68,7 +69,7 @@ class Manifest(BaseModel):
     max_length: int
     stride: int
     aggregation: str = "average"
-    decoding: Literal["lenient", "viterbi"] = "lenient"  # bundles made before viterbi: lenient
+    decoding: Decoding = "lenient"  # bundles made before viterbi: lenient
     created_at: datetime
     training: dict = Field(default_factory=dict)
     metrics: dict = Field(default_factory=dict)

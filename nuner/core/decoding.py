@@ -29,8 +29,10 @@ Aggregation = Literal["token", "first", "average", "max"]
 AGGREGATIONS: tuple[str, ...] = ("token", "first", "average", "max")
 # lenient: per unit, best type and B-or-I on their own; viterbi: the most probable
 # valid BIO sequence over the units (I-X only after B-X or I-X): +3.5 F1 on dev
-# for few-shot taggers (docs/decoding.md); bundles made before it keep lenient
-Decoding = Literal["lenient", "viterbi"]
+# for few-shot taggers (docs/decoding.md); bundles made before it keep lenient;
+# viterbi-join: viterbi, then entities of one type with only whitespace between them
+# are one ("Barack Obama" said B-PER B-PER), which gold spans almost never are
+Decoding = Literal["lenient", "viterbi", "viterbi-join"]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -99,7 +101,8 @@ def decode_entities(
     Per unit, the type is chosen on B+I mass, so B/I hesitation cannot hide an
     entity; B versus I is read from the unit's first sub-word, so two adjacent
     entities of one type stay apart even when a word's later sub-words say ``I``.
-    ``decoding="viterbi"`` chooses types and B/I jointly instead (``viterbi_tags``).
+    ``decoding="viterbi"`` chooses types and B/I jointly instead (``viterbi_tags``);
+    ``"viterbi-join"`` then also joins same-type entities that only whitespace separates.
     """
     content = np.flatnonzero(encoded.has_content)
     if len(content) == 0:
@@ -110,7 +113,7 @@ def decode_entities(
     distribution = unit_distributions(probs[content], starts, aggregation)
     masses = np.concatenate([distribution[:, :1], distribution[:, 1::2] + distribution[:, 2::2]], 1)
     rows = np.arange(len(distribution))
-    if decoding == "viterbi":
+    if decoding in ("viterbi", "viterbi-join"):
         best, begins = viterbi_tags(distribution)
     else:
         best = masses.argmax(axis=1)
@@ -128,11 +131,13 @@ def decode_entities(
 
     starts_chars = encoded.offsets[firsts, 0].tolist()
     ends_chars = encoded.offsets[lasts, 1].tolist()
+    join = decoding == "viterbi-join"
     for unit, (kind, begin, mass) in enumerate(
         zip(best.tolist(), begins.tolist(), type_mass.tolist(), strict=True)
     ):
         unit_label = label_set.entity_types[kind - 1] if kind else None
-        if unit_label is not None and not begin and unit_label == label:
+        spaced = join and encoded.text[end : starts_chars[unit]].isspace()
+        if unit_label is not None and unit_label == label and (not begin or spaced):
             end = ends_chars[unit]
             scores.append(mass)
             continue

@@ -50,6 +50,22 @@ class FinetuneConfig(BaseModel):
         description="Each encoder layer below the top learns at this factor of the one above "
         "(1: one rate for all), so few examples move the general lower layers least.",
     )
+    augment_copies: int = Field(
+        default=0,
+        ge=0,
+        le=16,
+        description="Train also on this many copies of each labelled example in which every "
+        "mention is swapped for another of its type from the examples (nuner.training.augment).",
+    )
+    probe_epochs: int = Field(
+        default=0,
+        ge=0,
+        le=1000,
+        description="Epochs of the head alone on the frozen encoder's features before the "
+        "fine-tune (linear probe, then fine-tune), so the encoder's first steps follow a "
+        "head that already separates the types instead of a random one.",
+    )
+    probe_learning_rate: float = Field(default=5e-3, gt=0, le=1.0)
     epochs: int = Field(default=30, ge=1, le=1000)
     batch_size: int = Field(default=8, ge=1, le=1024)
     weight_decay: float = Field(default=0.01, ge=0)

@@ -171,3 +171,26 @@ def test_viterbi_paths_are_valid_bio_and_decode_gold_exactly(wordpiece_tokenizer
     gold = tags_to_probs(align_spans(encoded, spans, LABELS).tag_ids, len(LABELS))
     entities = decode_entities(encoded, gold, LABELS, decoding="viterbi")
     assert [e.span for e in entities] == spans
+
+
+def test_viterbi_join_makes_one_entity_of_a_name_said_b_b(wordpiece_tokenizer):
+    labels = LabelSet.from_types(["LOC", "PER"])  # O, B-LOC, I-LOC, B-PER, I-PER
+    encoded = TextEncoder(wordpiece_tokenizer).encode("Barack  Obama, Ann met Paris")
+    begin_per, begin_loc = [0.1, 0.0, 0.0, 0.8, 0.1], [0.1, 0.8, 0.1, 0.0, 0.0]
+    outside = [1.0, 0.0, 0.0, 0.0, 0.0]
+    # one token a word: barack, obama, ",", ann, met, paris
+    probs = _probs([begin_per, begin_per, outside, begin_per, outside, begin_loc])
+    found = {
+        policy: [
+            (e.text, e.label) for e in decode_entities(encoded, probs, labels, decoding=policy)
+        ]
+        for policy in ("viterbi", "viterbi-join")
+    }
+    assert found["viterbi"] == [
+        ("Barack", "PER"),
+        ("Obama", "PER"),
+        ("Ann", "PER"),
+        ("Paris", "LOC"),
+    ]
+    # joined across a run of spaces, never across punctuation or another type
+    assert found["viterbi-join"] == [("Barack  Obama", "PER"), ("Ann", "PER"), ("Paris", "LOC")]

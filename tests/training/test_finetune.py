@@ -84,3 +84,12 @@ def test_default_backbone_reaches_useful_f1_from_few_examples():
     test = read_jsonl(dataset_path("conll2003", "test"))[:300]
     report = evaluate_pipeline(torch_pipeline(result.model, encoder), test)
     assert report.micro.f1 > 0.35, report.micro
+
+
+def test_linear_probe_fits_the_head_before_the_encoder_moves(tiny_bert_dir, conll_sample):
+    # a rate too small to move anything: the first epoch's loss shows the head it starts from
+    still = FAST.model_copy(update={"epochs": 1, "learning_rate": 1e-9})
+    cold = finetune(str(tiny_bert_dir), conll_sample, still, show_progress=False)
+    probed_config = still.model_copy(update={"probe_epochs": 30})
+    probed = finetune(str(tiny_bert_dir), conll_sample, probed_config, show_progress=False)
+    assert probed.history[0]["loss"] < cold.history[0]["loss"] / 2
