@@ -49,8 +49,15 @@ from nuner.training.report import markdown_table, plot_f1_vs_k
 SELECTION_LOG = DOCS / "fewshot_selection_runs.jsonl"
 RUN_LOG = DOCS / "fewshot_runs.jsonl"
 DEFAULT_LOG = DOCS / "fewshot_default_runs.jsonl"
-DEFAULT_NAME = "product-default"
-NOW = "product default now"  # its column
+# The product defaults measured on test, oldest first, each as the fields in which it
+# differs from today's FinetuneConfig() (the newest: none); a logged run's "config"
+# names its default, so a new default starts a new column instead of reusing runs.
+DEFAULT_HISTORY: dict[str, dict] = {
+    "product-default": {"decoding": "viterbi"},  # 2026-12-01: word shapes, Viterbi
+    "product-default-2": {},  # 2026-12-02: levers of docs/levers.md since
+}
+*_, PREVIOUS_NAME, DEFAULT_NAME = DEFAULT_HISTORY
+NOW, PREVIOUS = "product default now", "previous default"  # their columns
 # What the 2026-11 selection and runs used, before later levers became defaults.
 BEFORE = {"decoding": "lenient", "shape_features": "none", "layer_lr_decay": 1.0}
 
@@ -131,11 +138,11 @@ def default(
     """Run the protocol on test with the product default (FinetuneConfig())."""
     hf_logging.set_verbosity_error()
     backbone = str(resolve_backbone(None))
-    config = FinetuneConfig()
+    config = FinetuneConfig(**DEFAULT_HISTORY[DEFAULT_NAME])
     run_logged_fewshot(
         DEFAULT_LOG, "config", DEFAULT_NAME, backbone, config, RESULT_DATASETS, ks, seeds, "test"
     )
-    records = read_log(DEFAULT_LOG)
+    records = [r for r in read_log(DEFAULT_LOG) if r["config"] == DEFAULT_NAME]
     result = {
         "config": config.model_dump(),
         "summary": summarize(_runs(records)),
@@ -150,12 +157,21 @@ def _write_page() -> None:
     """docs/fewshot.md and its plot: the product default beside the "before" runs."""
     selection = json.loads((DOCS / "fewshot_selection.json").read_text())
     before = [r for r in read_log(RUN_LOG) if r["config"] == selection["chosen"]]
-    now = read_log(DEFAULT_LOG)
-    summaries = {f"before ({selection['chosen']}, lenient)": summarize(_runs(before))}
-    if now:
-        summaries[NOW] = summarize(_runs(now))
+    defaults = read_log(DEFAULT_LOG)
+    runs = {
+        "before": before,
+        PREVIOUS: [r for r in defaults if r["config"] == PREVIOUS_NAME],
+        NOW: [r for r in defaults if r["config"] == DEFAULT_NAME],
+    }
+    summaries = {
+        f"before ({selection['chosen']}, lenient)" if name == "before" else name: summarize(
+            _runs(records)
+        )
+        for name, records in runs.items()
+        if records
+    }
     plot_f1_vs_k(summaries, DOCS / "fewshot.png", "Few-shot entity F1, default backbone")
-    write_report(DOCS / "fewshot.md", _report(summaries, selection, before, now))
+    write_report(DOCS / "fewshot.md", _report(summaries, selection, runs))
     typer.echo(markdown_table(summaries))
 
 
@@ -239,12 +255,13 @@ docs/quickstart_tagger.json; entity, label, score):
 """
 
 
-def _report(summaries: dict, selection: dict, before: list[dict], now: list[dict]) -> str:
+def _report(summaries: dict, selection: dict, runs: dict[str, list[dict]]) -> str:
     dev = "\n".join(f"| {name} | {100 * f1:.1f} |" for name, f1 in selection["dev_mean_f1"].items())
     before_config = FinetuneConfig(**{**BEFORE, **selection["config"]})
     configs = {
         "before": before_config.model_dump(include=SHOWN_FIELDS),
-        NOW: FinetuneConfig().model_dump(include=SHOWN_FIELDS),
+        PREVIOUS: FinetuneConfig(**DEFAULT_HISTORY[PREVIOUS_NAME]).model_dump(include=SHOWN_FIELDS),
+        NOW: FinetuneConfig(**DEFAULT_HISTORY[DEFAULT_NAME]).model_dump(include=SHOWN_FIELDS),
     }
     config_lines = "\n".join(f"* {name}: `{json.dumps(c)}`" for name, c in configs.items())
     average_lines = "\n".join(
@@ -259,9 +276,9 @@ def _report(summaries: dict, selection: dict, before: list[dict], now: list[dict
         if k in current
     )
     seconds = {
-        name: statistics.median(r["train_seconds"] for r in runs)
-        for name, runs in (("before", before), (NOW, now))
-        if runs
+        name: statistics.median(r["train_seconds"] for r in records)
+        for name, records in runs.items()
+        if records
     }
     time_line = ", ".join(f"{name} {value:.0f} s" for name, value in seconds.items())
     return f"""# Few-shot results, default backbone
@@ -272,6 +289,7 @@ Configurations:
 {config_lines}
 
 "Before" is the configuration chosen on 2026-11-21 and measured then; the
+previous default (2026-12-01) added word shapes and Viterbi decoding, and the
 product default now adds the levers kept on dev data since
 ([decoding.md](decoding.md), [levers.md](levers.md)).
 
@@ -280,7 +298,7 @@ Protocol (`nuner evaluate`, `training/fewshot.py`): for each k and seed
 (every type has k to 2k mentions), fine-tune a fresh tagger for a fixed number
 of epochs (no dev set: a few-shot user has none), and score strict
 entity-level micro F1 on the full test split. Mean ± sample std over seeds,
-in F1 points; both columns train on the same draws.
+in F1 points; every column trains on the same draws.
 
 {markdown_table(summaries)}
 Average over the four datasets:

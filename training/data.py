@@ -10,7 +10,8 @@ import torch
 
 from nuner.core.alignment import AlignmentReport, MisalignedPolicy, align_spans
 from nuner.core.encoding import TextEncoder
-from nuner.core.labels import IGNORE_INDEX, LabelSet
+from nuner.core.hyperparameters import Tagging
+from nuner.core.labels import IGNORE_INDEX, LabelSet, inside_as_begin
 from nuner.core.types import Example
 
 
@@ -26,6 +27,7 @@ def build_windows(
     encoder: TextEncoder,
     label_set: LabelSet,
     policy: MisalignedPolicy = "expand",
+    tagging: Tagging = "bio",
 ) -> tuple[list[TrainingWindow], AlignmentReport]:
     """Long examples become several overlapping windows, each with its own labels."""
     windows, report = [], AlignmentReport()
@@ -33,10 +35,11 @@ def build_windows(
         encoded = encoder.encode(example.text)
         aligned = align_spans(encoded, example.spans, label_set, policy)
         report.add(aligned.report)
+        tag_ids = inside_as_begin(aligned.tag_ids) if tagging == "io" else aligned.tag_ids
         for window in encoder.windows(encoded):
             tags = np.full(len(window.ids), IGNORE_INDEX, dtype=np.int64)
             inside = window.token_index >= 0
-            tags[inside] = aligned.tag_ids[window.token_index[inside]]
+            tags[inside] = tag_ids[window.token_index[inside]]
             windows.append(TrainingWindow(window.ids, tags, window.shape_ids))
     return windows, report
 

@@ -113,7 +113,9 @@ def finetune(
     model.to(device)
 
     augmented = with_replaced_mentions(train, config.augment_copies, config.seed)
-    windows, alignment = build_windows(augmented, encoder, label_set, config.misaligned)
+    windows, alignment = build_windows(
+        augmented, encoder, label_set, config.misaligned, config.tagging
+    )
     if not windows:
         raise ValueError("no training examples")
     optimizer = _optimizer(model, config)

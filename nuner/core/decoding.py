@@ -30,8 +30,8 @@ AGGREGATIONS: tuple[str, ...] = ("token", "first", "average", "max")
 # lenient: per unit, best type and B-or-I on their own; viterbi: the most probable
 # valid BIO sequence over the units (I-X only after B-X or I-X): +3.5 F1 on dev
 # for few-shot taggers (docs/decoding.md); bundles made before it keep lenient;
-# viterbi-join: viterbi, then entities of one type with only whitespace between them
-# are one ("Barack Obama" said B-PER B-PER), which gold spans almost never are
+# viterbi-join: viterbi, then entities of one type with only whitespace (or nothing)
+# between them are one ("Barack Obama" said B-PER B-PER), which gold spans almost never are
 Decoding = Literal["lenient", "viterbi", "viterbi-join"]
 
 
@@ -102,7 +102,8 @@ def decode_entities(
     entity; B versus I is read from the unit's first sub-word, so two adjacent
     entities of one type stay apart even when a word's later sub-words say ``I``.
     ``decoding="viterbi"`` chooses types and B/I jointly instead (``viterbi_tags``);
-    ``"viterbi-join"`` then also joins same-type entities that only whitespace separates.
+    ``"viterbi-join"`` then also joins same-type entities that only whitespace (or
+    nothing: "U", ".", "K", "." are four words) separates.
     """
     content = np.flatnonzero(encoded.has_content)
     if len(content) == 0:
@@ -136,7 +137,7 @@ def decode_entities(
         zip(best.tolist(), begins.tolist(), type_mass.tolist(), strict=True)
     ):
         unit_label = label_set.entity_types[kind - 1] if kind else None
-        spaced = join and encoded.text[end : starts_chars[unit]].isspace()
+        spaced = join and not encoded.text[end : starts_chars[unit]].strip()
         if unit_label is not None and unit_label == label and (not begin or spaced):
             end = ends_chars[unit]
             scores.append(mass)

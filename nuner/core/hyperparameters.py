@@ -18,6 +18,10 @@ FeatureKind = Literal["last", "two_emb"]
 # Word shapes of the original characters (nuner.core.shapes): none; added to the
 # input embeddings (the encoder reads them in context); or one-hot beside the head's features.
 ShapeFeatures = Literal["none", "input", "head"]
+# bio: B-X opens an entity, I-X continues it; io: every entity token is trained on B-X,
+# one tag a type, and the decoding's join makes the entities (gold spans of one type
+# are next to each other for under 1% of mentions in the shared sets)
+Tagging = Literal["bio", "io"]
 Device = Literal["auto", "cpu", "cuda"]
 
 
@@ -50,6 +54,11 @@ class FinetuneConfig(BaseModel):
         description="Each encoder layer below the top learns at this factor of the one above "
         "(1: one rate for all), so few examples move the general lower layers least.",
     )
+    tagging: Tagging = Field(
+        default="bio",
+        description="Training targets: B-X then I-X per entity (bio), or one tag a type (io, "
+        "for the joining decoding: viterbi-join).",
+    )
     augment_copies: int = Field(
         default=0,
         ge=0,
@@ -76,9 +85,10 @@ class FinetuneConfig(BaseModel):
     misaligned: MisalignedPolicy = "expand"
     aggregation: Aggregation = "average"
     decoding: Decoding = Field(
-        default="viterbi",
-        description="Entities from tag distributions: the most probable valid BIO sequence "
-        "(viterbi, chosen on dev: docs/decoding.md) or each word on its own (lenient).",
+        default="viterbi-join",
+        description="Entities from tag distributions: the most probable valid BIO sequence, "
+        "same-type entities with only whitespace between them joined (viterbi-join, chosen on "
+        "dev: docs/levers.md); without the join (viterbi); or each word on its own (lenient).",
     )
     patience: int = Field(default=5, ge=1, description="Epochs without dev gain before stopping.")
     seed: int = 0

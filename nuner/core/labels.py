@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
+
 OUTSIDE = "O"
 IGNORE_INDEX = -100  # torch's cross-entropy ignore_index; also used for special tokens
 
@@ -44,3 +46,9 @@ class LabelSet:
 
     def inside_id(self, entity_type: str) -> int:
         return self.begin_id(entity_type) + 1
+
+
+def inside_as_begin(tag_ids: np.ndarray) -> np.ndarray:
+    """IO targets on the BIO tag set: every ``I-X`` becomes ``B-X`` (O, ignored ids kept)."""
+    inside = (tag_ids > 0) & (tag_ids % 2 == 0)
+    return np.where(inside, tag_ids - 1, tag_ids)

@@ -194,3 +194,23 @@ def test_viterbi_join_makes_one_entity_of_a_name_said_b_b(wordpiece_tokenizer):
     ]
     # joined across a run of spaces, never across punctuation or another type
     assert found["viterbi-join"] == [("Barack  Obama", "PER"), ("Ann", "PER"), ("Paris", "LOC")]
+
+
+def test_viterbi_join_makes_one_entity_of_words_with_nothing_between(wordpiece_tokenizer):
+    labels = LabelSet.from_types(["LOC"])  # O, B-LOC, I-LOC
+    encoded = TextEncoder(wordpiece_tokenizer).encode("the U.K. ,U")
+    begin, outside = [0.1, 0.8, 0.1], [1.0, 0.0, 0.0]
+    # one token a word: the, u, ".", k, ".", ",", u: io-style B on every entity word
+    probs = _probs([outside, begin, begin, begin, begin, outside, begin])
+    found = decode_entities(encoded, probs, labels, decoding="viterbi-join")
+    assert [(e.text, e.label) for e in found] == [("U.K.", "LOC"), ("U", "LOC")]
+
+
+def test_io_targets_put_every_entity_token_on_its_begin_tag():
+    from nuner.core.labels import IGNORE_INDEX, inside_as_begin
+
+    labels = LabelSet.from_types(["LOC", "PER"])  # O, B-LOC, I-LOC, B-PER, I-PER
+    tags = np.array([IGNORE_INDEX, 0, 3, 4, 4, 0, 1, 2, IGNORE_INDEX])
+    io = inside_as_begin(tags)
+    assert io.tolist() == [IGNORE_INDEX, 0, 3, 3, 3, 0, 1, 1, IGNORE_INDEX]
+    assert {labels.tags[t] for t in io if t > 0} == {"B-LOC", "B-PER"}

@@ -93,3 +93,24 @@ def test_linear_probe_fits_the_head_before_the_encoder_moves(tiny_bert_dir, conl
     probed_config = still.model_copy(update={"probe_epochs": 30})
     probed = finetune(str(tiny_bert_dir), conll_sample, probed_config, show_progress=False)
     assert probed.history[0]["loss"] < cold.history[0]["loss"] / 2
+
+
+def test_io_tagging_trains_one_tag_a_type_and_decodes_whole_names(tiny_bert_dir, conll_sample):
+    from nuner.core.labels import LabelSet
+    from nuner.training.data import build_windows
+
+    labels = LabelSet.from_types({label for e in conll_sample for label in e.labels})
+    encoder = text_encoder_for(load_fast_tokenizer(str(tiny_bert_dir)), 64, 16)
+    bio, _ = build_windows(conll_sample, encoder, labels)
+    io, _ = build_windows(conll_sample, encoder, labels, tagging="io")
+    for b, i in zip(bio, io, strict=True):
+        assert ((b.tag_ids > 0) == (i.tag_ids > 0)).all()  # the same entity tokens
+        assert not ((i.tag_ids > 0) & (i.tag_ids % 2 == 0)).any()  # no I-X left
+    assert any(((b.tag_ids > 0) & (b.tag_ids % 2 == 0)).any() for b in bio)
+    config = FAST.model_copy(update={"tagging": "io", "decoding": "viterbi-join"})
+    model = finetune(str(tiny_bert_dir), conll_sample, config, show_progress=False).model
+    joined, split = (
+        evaluate_pipeline(torch_pipeline(model, encoder, decoding=d), conll_sample).micro.f1
+        for d in ("viterbi-join", "viterbi")
+    )
+    assert joined > max(split, 0.6)  # io's multi-word names are whole only once joined
