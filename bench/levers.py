@@ -125,6 +125,19 @@ LEVERS: dict[str, Lever] = {
         "batches of 4: about twice the optimiser steps over the same sentences",
         baseline="shape-input-slr2e-3",
     ),
+    "now": Lever(
+        {},
+        "the product default of 2026-12-02 (viterbi-join, joining also words with nothing "
+        "between them), the baseline of the levers below",
+        baseline="shape-input-slr2e-3",
+    ),
+    "two-emb": Lever(
+        {"features": "two_emb"},
+        "the head reads the last and the middle layer concatenated (the model cards' two-emb "
+        "trick)",
+        baseline="now",
+    ),
+    "epochs50": Lever({"epochs": 50}, "50 epochs instead of 30", baseline="now"),
     "mpnet": Lever(
         {**VITERBI, "shape_features": "input", "shape_learning_rate": 2e-3},
         "the larger backbone (`nuner install-backbone all-mpnet-base-v2`), with the "
