@@ -138,6 +138,11 @@ LEVERS: dict[str, Lever] = {
         baseline="now",
     ),
     "epochs50": Lever({"epochs": 50}, "50 epochs instead of 30", baseline="now"),
+    "ls0.1": Lever(
+        {"label_smoothing": 0.1},
+        "label smoothing 0.1: a tenth of each target spread over all tags",
+        baseline="now",
+    ),
     "mpnet": Lever(
         {**VITERBI, "shape_features": "input", "shape_learning_rate": 2e-3},
         "the larger backbone (`nuner install-backbone all-mpnet-base-v2`), with the "

@@ -31,7 +31,7 @@ from nuner.training.checkpoint import load_fast_tokenizer, text_encoder_for
 from nuner.training.data import build_windows, shuffled_batches
 from nuner.training.frozen import CachedWindow, encode_windows, head_losses
 from nuner.training.metrics import EntityReport
-from nuner.training.model import NunerTagger
+from nuner.training.model import NunerTagger, tagging_loss
 from nuner.training.predict import evaluate_pipeline, torch_pipeline
 
 logger = logging.getLogger(__name__)
@@ -140,9 +140,11 @@ def finetune(
     for epoch in progress:
         if cached is None:
             batches = shuffled_batches(windows, config.batch_size, encoder.pad_id, generator)
-            losses = (model(**{k: v.to(device) for k, v in b.items()}).loss for b in batches)
+            losses = (batch_loss(model, b, device, config.label_smoothing) for b in batches)
         else:
-            losses = head_losses(model, cached, config.batch_size, generator)
+            losses = head_losses(
+                model, cached, config.batch_size, generator, config.label_smoothing
+            )
         loss = _train_epoch(model, losses, optimizer, scheduler)
         record = {"epoch": epoch, "loss": loss}
         if dev:
@@ -191,6 +193,16 @@ def _linear_probe(
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
+
+
+def batch_loss(
+    model: NunerTagger, batch: dict, device: torch.device, label_smoothing: float
+) -> torch.Tensor:
+    """One collated batch's training loss: label smoothing is for training only, so it
+    lives here and not in the model's forward."""
+    inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
+    logits = model(**inputs).logits
+    return tagging_loss(logits, batch["labels"].to(device), label_smoothing)
 
 
 def _train_epoch(

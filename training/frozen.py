@@ -60,6 +60,7 @@ def head_losses(
     cached: Sequence[CachedWindow],
     batch_size: int,
     generator: torch.Generator,
+    label_smoothing: float = 0.0,
 ) -> Iterator[torch.Tensor]:
     """One shuffled epoch over the cached features: the head's loss per batch."""
     order = torch.randperm(len(cached), generator=generator).tolist()
@@ -69,4 +70,4 @@ def head_losses(
         labels = pad_sequence(
             [c.tag_ids for c in chunk], batch_first=True, padding_value=IGNORE_INDEX
         ).to(features.device)
-        yield tagging_loss(model.head(features), labels)
+        yield tagging_loss(model.head(features), labels, label_smoothing)

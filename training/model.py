@@ -184,9 +184,14 @@ class NunerTagger(PreTrainedModel):
         return TokenClassifierOutput(loss=loss, logits=logits)
 
 
-def tagging_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def tagging_loss(
+    logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0
+) -> torch.Tensor:
     """Cross-entropy over tags; ``IGNORE_INDEX`` marks padding and special or
     whitespace-only tokens."""
     return nn.functional.cross_entropy(
-        logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=IGNORE_INDEX
+        logits.view(-1, logits.shape[-1]),
+        labels.view(-1),
+        ignore_index=IGNORE_INDEX,
+        label_smoothing=label_smoothing,
     )

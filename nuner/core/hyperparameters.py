@@ -75,6 +75,13 @@ class FinetuneConfig(BaseModel):
         "head that already separates the types instead of a random one.",
     )
     probe_learning_rate: float = Field(default=5e-3, gt=0, le=1.0)
+    label_smoothing: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="Share of each training target spread over all tags, so a tagger fitted "
+        "to a few sentences is less sure of every tag it saw.",
+    )
     epochs: int = Field(default=30, ge=1, le=1000)
     batch_size: int = Field(default=8, ge=1, le=1024)
     weight_decay: float = Field(default=0.01, ge=0)

@@ -114,3 +114,32 @@ def test_io_tagging_trains_one_tag_a_type_and_decodes_whole_names(tiny_bert_dir,
         for d in ("viterbi-join", "viterbi")
     )
     assert joined > max(split, 0.6)  # io's multi-word names are whole only once joined
+
+
+@pytest.mark.parametrize("freeze_encoder", [False, True])
+def test_label_smoothing_makes_a_fitted_tagger_less_sure(
+    tiny_bert_dir, conll_sample, freeze_encoder
+):
+    from nuner.core.labels import LabelSet
+    from nuner.training.data import build_windows, collate
+    from nuner.training.finetune import batch_loss
+
+    config = FAST.model_copy(update={"freeze_encoder": freeze_encoder, "epochs": 15})
+    if freeze_encoder:
+        config = config.model_copy(update={"learning_rate": 2e-2, "epochs": 60})
+    peaks = {}
+    for smoothing in (0.0, 0.3):
+        run_config = config.model_copy(update={"label_smoothing": smoothing})
+        model = finetune(str(tiny_bert_dir), conll_sample, run_config, show_progress=False).model
+        encoder = text_encoder_for(load_fast_tokenizer(str(tiny_bert_dir)), 64, 16)
+        label_set = LabelSet.from_types({label for e in conll_sample for label in e.labels})
+        assert label_set.tags == model.config.tags
+        windows, _ = build_windows(conll_sample, encoder, label_set, "expand", "bio")
+        batch = collate(windows, encoder.pad_id)
+        with torch.no_grad():
+            output = model(**batch)
+            unsmoothed = batch_loss(model, batch, torch.device("cpu"), 0.0)
+            probabilities = output.logits.softmax(-1).max(-1).values
+        assert unsmoothed == pytest.approx(output.loss.item())  # 0: the model's own loss
+        peaks[smoothing] = probabilities[batch["labels"] >= 0].mean().item()
+    assert peaks[0.3] < peaks[0.0] - 0.05, peaks
