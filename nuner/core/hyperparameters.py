@@ -94,8 +94,9 @@ class FinetuneConfig(BaseModel):
     decoding: Decoding = Field(
         default="viterbi-join",
         description="Entities from tag distributions: the most probable valid BIO sequence, "
-        "same-type entities with only whitespace between them joined (viterbi-join, chosen on "
-        "dev: docs/levers.md); without the join (viterbi); or each word on its own (lenient).",
+        "same-type entities with only whitespace or nothing between them joined (viterbi-join, "
+        "chosen on dev: docs/levers.md); without the join (viterbi); or each word on its own "
+        "(lenient).",
     )
     patience: int = Field(default=5, ge=1, description="Epochs without dev gain before stopping.")
     seed: int = 0
