@@ -11,9 +11,16 @@ over the dev split are computed once, then decoded with each policy:
 * ``runs``: adjacent words of one type always form one entity (the zero-shot
   policy);
 * ``viterbi``: the most probable word-level BIO sequence with I-X allowed
-  only after B-X or I-X (nuner.core.decoding, the product's default since).
+  only after B-X or I-X (nuner.core.decoding, the product's default since);
+* ``viterbi-join-spaces``: viterbi, then same-type entities with only whitespace
+  or nothing between them made one (the product's viterbi-join of 2026-12-02);
+* ``viterbi-join``: the product's viterbi-join now, which also joins what
+  punctuation inside one written word separates ("U.K.").
 
-    python bench/decoding.py        # -> docs/decoding.json, docs/decoding.md
+Each round trains the taggers of the product default of its day (ROUNDS) and
+has its own log and report:
+
+    python bench/decoding.py [--round NAME]   # -> docs/NAME_runs.jsonl, NAME.json, NAME.md
 """
 
 from __future__ import annotations
@@ -37,7 +44,11 @@ from nuner.training.finetune import finetune
 from nuner.training.predict import torch_pipeline
 from nuner.training.sampling import sample_k_2k
 
-LOG = DOCS / "decoding_runs.jsonl"
+# round -> the fields in which its training differs from today's FinetuneConfig()
+ROUNDS: dict[str, dict] = {
+    "decoding": {"shape_features": "none"},  # 2026-12-01, before word shapes
+    "decoding_shapes": {},  # 2026-12-03: word shapes in the input
+}
 SEEDS, K = (100, 101, 102, 103), 8
 DATASETS_USED = ("conll2003", "wnut2017")
 MARGINS = (0.2, 0.5, 0.8)
@@ -91,12 +102,34 @@ POLICIES = {
     **{f"margin-{m}": (lambda e, p, ls, m=m: greedy(e, p, ls, m)) for m in MARGINS},
     "runs": lambda e, p, ls: greedy(e, p, ls, None),
     "viterbi": lambda e, p, ls: decode_entities(e, p, ls, "average", decoding="viterbi"),
+    "viterbi-join-spaces": lambda e, p, ls: join_spaced(
+        decode_entities(e, p, ls, "average", decoding="viterbi"), e.text
+    ),
+    "viterbi-join": lambda e, p, ls: decode_entities(e, p, ls, "average", decoding="viterbi-join"),
 }
 
 
-def main() -> None:
+def join_spaced(entities: list[Entity], text: str) -> list[Entity]:
+    """Adjacent same-type entities with only whitespace (or nothing) between them as one."""
+    joined: list[Entity] = []
+    for entity in entities:
+        last = joined[-1] if joined else None
+        if last and last.label == entity.label and not text[last.end : entity.start].strip():
+            score = (last.score + entity.score) / 2
+            entity = Entity(
+                last.start, entity.end, text[last.start : entity.end], last.label, score
+            )
+            joined[-1] = entity
+        else:
+            joined.append(entity)
+    return joined
+
+
+def main(round_name: str = typer.Option("decoding_shapes", "--round")) -> None:
+    """Train each round's taggers once (resumable), decode them with every policy."""
+    log = DOCS / f"{round_name}_runs.jsonl"
     backbone = resolve_backbone(None)
-    done = {(r["dataset"], r["seed"]) for r in read_log(LOG)}
+    done = {(r["dataset"], r["seed"]) for r in read_log(log)}
     for dataset in DATASETS_USED:
         train = read_jsonl(DATASETS / dataset / "train.jsonl")
         dev = read_jsonl(DATASETS / dataset / "dev.jsonl")
@@ -106,7 +139,7 @@ def main() -> None:
                 continue
             started = time.perf_counter()
             sample = sample_k_2k(train, K, seed=seed, types=labels)
-            config = DEFAULTS.model_copy(update={"seed": seed})
+            config = DEFAULTS.model_copy(update={**ROUNDS[round_name], "seed": seed})
             model = finetune(backbone, sample, config, labels=labels, show_progress=False).model
             encoder = text_encoder_for(
                 load_fast_tokenizer(backbone), config.max_length, config.stride
@@ -122,25 +155,26 @@ def main() -> None:
                 f1[name] = round(100 * entity_f1(dev, found), 2)
             record = {"dataset": dataset, "seed": seed, "k": K, "f1": f1}
             record["seconds"] = round(time.perf_counter() - started, 1)
-            append_log(LOG, record)
+            append_log(log, record)
             print(json.dumps(record), flush=True)
-    report()
+    report(round_name)
 
 
-def report() -> None:
-    records = read_log(LOG)
+def report(round_name: str) -> None:
+    records = read_log(DOCS / f"{round_name}_runs.jsonl")
+    policies = [n for n in POLICIES if all(n in r["f1"] for r in records)]  # older rounds: fewer
     means = {
         name: statistics.mean(
             statistics.mean(r["f1"][name] for r in records if r["dataset"] == d)
             for d in DATASETS_USED
         )
-        for name in POLICIES
+        for name in policies
     }
     per = {
-        d: {n: statistics.mean(r["f1"][n] for r in records if r["dataset"] == d) for n in POLICIES}
+        d: {n: statistics.mean(r["f1"][n] for r in records if r["dataset"] == d) for n in policies}
         for d in DATASETS_USED
     }
-    (DOCS / "decoding.json").write_text(
+    (DOCS / f"{round_name}.json").write_text(
         json.dumps(
             {"machine": machine(), "runs": records, "mean": means, "per_dataset": per}, indent=2
         )
@@ -150,16 +184,18 @@ def report() -> None:
         "# Decoding levers (dev data, issue 20)",
         "",
         "`python bench/decoding.py` (policies in its docstring). k=8 full fine-tunes of the "
-        "product default, seeds 100-103 (bench/fewshot.py's dev-selection seeds and two more), "
+        f"product default of round `{round_name}` (`{json.dumps(ROUNDS[round_name])}` "
+        "against today's `FinetuneConfig()`), seeds 100-103 (bench/fewshot.py's dev-selection "
+        "seeds and two more), "
         "strict entity F1 on the dev splits; each tagger's distributions decoded by every policy.",
         "",
         "| policy | " + " | ".join(DATASETS_USED) + " | mean |",
         "|---|" + "---:|" * (len(DATASETS_USED) + 1),
     ]
-    for name in POLICIES:
+    for name in policies:
         cells = " | ".join(f"{per[d][name]:.2f}" for d in DATASETS_USED)
         lines.append(f"| {name} | {cells} | {means[name]:.2f} |")
-    write_report(DOCS / "decoding.md", "\n".join(lines) + "\n")
+    write_report(DOCS / f"{round_name}.md", "\n".join(lines) + "\n")
     print(json.dumps(means, indent=2))
 
 

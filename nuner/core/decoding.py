@@ -103,7 +103,8 @@ def decode_entities(
     entities of one type stay apart even when a word's later sub-words say ``I``.
     ``decoding="viterbi"`` chooses types and B/I jointly instead (``viterbi_tags``);
     ``"viterbi-join"`` then also joins same-type entities that only whitespace (or
-    nothing: "U", ".", "K", "." are four words) separates.
+    nothing: "U", ".", "K", "." are four words) separates, and those that
+    punctuation inside one written word separates (``join_attached``).
     """
     content = np.flatnonzero(encoded.has_content)
     if len(content) == 0:
@@ -146,7 +147,36 @@ def decode_entities(
         label, scores = unit_label, [mass]
         start, end = starts_chars[unit], ends_chars[unit]
     close()
-    return entities
+    return join_attached(entities, encoded.text) if join else entities
+
+
+def _inside_a_word(gap: str) -> bool:
+    """One or two marks with no space around them: "." in "U.K.", "&" in "AT&T"."""
+    return 0 < len(gap) <= 2 and not any(c.isspace() or c.isalnum() for c in gap)
+
+
+def join_attached(entities: list[Entity], text: str) -> list[Entity]:
+    """Same-type entities that punctuation inside one written word separates
+    ("U", "K" in "U.K.") are one name, which keeps the word's closing mark when it
+    repeats the inner one ("U.K" + "."); the tokenizer splits such words, the
+    tagger rarely tags the marks, and gold spans almost never end inside a word."""
+    joined: list[Entity] = []
+    marks: dict[int, str] = {}  # joined entity index -> the mark it was joined over
+    for entity in entities:
+        last = joined[-1] if joined else None
+        gap = text[last.end : entity.start] if last else ""
+        if last is None or last.label != entity.label or not _inside_a_word(gap):
+            joined.append(entity)
+            continue
+        score = (last.score + entity.score) / 2
+        joined[-1] = Entity(last.start, entity.end, "", entity.label, score)
+        marks[len(joined) - 1] = gap
+    for index, mark in marks.items():
+        entity, after = joined[index], joined[index].end + len(mark)
+        closing = text[entity.end : after] == mark and (after == len(text) or text[after].isspace())
+        end = after if closing else entity.end
+        joined[index] = Entity(entity.start, end, "", entity.label, entity.score)
+    return [Entity(e.start, e.end, text[e.start : e.end], e.label, e.score) for e in joined]
 
 
 def viterbi_tags(distribution: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

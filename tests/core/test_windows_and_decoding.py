@@ -206,6 +206,30 @@ def test_viterbi_join_makes_one_entity_of_words_with_nothing_between(wordpiece_t
     assert [(e.text, e.label) for e in found] == [("U.K.", "LOC"), ("U", "LOC")]
 
 
+def test_viterbi_join_makes_one_name_of_a_word_split_at_its_marks(wordpiece_tokenizer):
+    labels = LabelSet.from_types(["LOC", "ORG", "PER"])  # O, B-/I-LOC, B-/I-ORG, B-/I-PER
+    text = "the U.K. and AT&T, Ann-Bob. Ann. Paris"
+    encoded = TextEncoder(wordpiece_tokenizer).encode(text)
+    outside, loc = [1.0, 0, 0, 0, 0, 0, 0], [0.1, 0.8, 0.1, 0, 0, 0, 0]
+    org, per = [0.1, 0, 0, 0.8, 0.1, 0, 0], [0.1, 0, 0, 0, 0, 0.8, 0.1]
+    # one token a word: the u . k . and at & t , ann - bob . ann . paris
+    tagged = [outside, loc, outside, loc, outside, outside, org, outside, org, outside]
+    tagged += [per, outside, loc, outside, per, outside, loc]
+    found = decode_entities(encoded, _probs(tagged), labels, decoding="viterbi-join")
+    assert [(e.text, e.label) for e in found] == [
+        ("U.K.", "LOC"),  # joined over its dots, the closing one kept
+        ("AT&T", "ORG"),  # no closing "&": the comma stays out
+        ("Ann", "PER"),  # another type behind the hyphen: not joined
+        ("Bob", "LOC"),
+        ("Ann", "PER"),  # a sentence's full stop is not the name's
+        ("Paris", "LOC"),
+    ]
+    assert [text[e.start : e.end] for e in found] == [e.text for e in found]
+    assert found[0].score == pytest.approx(0.9)  # the mean of its pieces' type mass
+    plain = decode_entities(encoded, _probs(tagged), labels, decoding="viterbi")
+    assert [e.text for e in plain][:4] == ["U", "K", "AT", "T"]
+
+
 def test_io_targets_put_every_entity_token_on_its_begin_tag():
     from nuner.core.labels import IGNORE_INDEX, inside_as_begin
 
