@@ -31,7 +31,8 @@ AGGREGATIONS: tuple[str, ...] = ("token", "first", "average", "max")
 # valid BIO sequence over the units (I-X only after B-X or I-X): +3.5 F1 on dev
 # for few-shot taggers (docs/decoding.md); bundles made before it keep lenient;
 # viterbi-join: viterbi, then entities of one type with only whitespace (or nothing)
-# between them are one ("Barack Obama" said B-PER B-PER), which gold spans almost never are
+# between them are one ("Barack Obama" said B-PER B-PER), which gold spans almost never are,
+# and so are those that punctuation inside one written word separates ("U.K.", join_attached)
 Decoding = Literal["lenient", "viterbi", "viterbi-join"]
 
 
@@ -171,12 +172,15 @@ def join_attached(entities: list[Entity], text: str) -> list[Entity]:
         score = (last.score + entity.score) / 2
         joined[-1] = Entity(last.start, entity.end, "", entity.label, score)
         marks[len(joined) - 1] = gap
-    for index, mark in marks.items():
-        entity, after = joined[index], joined[index].end + len(mark)
-        closing = text[entity.end : after] == mark and (after == len(text) or text[after].isspace())
-        end = after if closing else entity.end
-        joined[index] = Entity(entity.start, end, "", entity.label, entity.score)
-    return [Entity(e.start, e.end, text[e.start : e.end], e.label, e.score) for e in joined]
+
+    def closed(index: int, entity: Entity) -> Entity:
+        mark = marks.get(index, "")
+        after = entity.end + len(mark)
+        ends_word = after == len(text) or text[after : after + 1].isspace()
+        end = after if mark and text[entity.end : after] == mark and ends_word else entity.end
+        return Entity(entity.start, end, text[entity.start : end], entity.label, entity.score)
+
+    return [closed(index, entity) for index, entity in enumerate(joined)]
 
 
 def viterbi_tags(distribution: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
