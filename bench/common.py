@@ -174,9 +174,11 @@ def run_logged_fewshot(
     ks,
     seeds,
     split: str,
+    label_names: dict[str, dict[str, str]] | None = None,
 ) -> None:
     """The few-shot protocol for every (dataset, k, seed) not yet in ``log`` under
-    ``{key: name}``; each run is appended as it ends, so a rerun resumes."""
+    ``{key: name}``; each run is appended as it ends, so a rerun resumes.
+    ``label_names``: per dataset, its types written out (for a warm start)."""
     done = {(r[key], r["dataset"], r["k"], r["seed"]) for r in read_log(log)}
     for dataset in datasets:
         for k in ks:
@@ -190,6 +192,7 @@ def run_logged_fewshot(
                 todo,
                 config,
                 split=split,
+                label_reads=(label_names or {}).get(dataset),
                 on_run=lambda run: (
                     append_log(log, {key: name, **runs_to_dicts([run])[0]}),
                     print(

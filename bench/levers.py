@@ -28,12 +28,16 @@ from common import (
     write_report,
 )
 from transformers.utils import logging as hf_logging
+from zeroshot import LABEL_NAMES
 
 from nuner.core.backbones import resolve_backbone
 from nuner.core.hyperparameters import FinetuneConfig
 from nuner.core.settings import NunerSettings
 
 LOG = DOCS / "levers_runs.jsonl"
+# Where `nuner build-starter-encoder` (app/starter.py) leaves the pre-trained dual
+# encoder of the starter (MIT sample, 3 epochs) beside publishing its bundle.
+LOCAL_BACKBONES = {"starter": NunerSettings().home_dir / "starter" / "pretrained"}
 SEEDS, K = (100, 101, 102, 103), 8
 
 
@@ -143,6 +147,26 @@ LEVERS: dict[str, Lever] = {
         "label smoothing 0.1: a tenth of each target spread over all tags",
         baseline="now",
     ),
+    "starter": Lever(
+        {},
+        "the starter encoder's text encoder (the MIT sample, 3 epochs of concept "
+        "pre-training) as the backbone, a random head as usual",
+        backbone="starter",
+        baseline="now",
+    ),
+    "warm-starter": Lever(
+        {"warm_start": True},
+        "head then fine-tune: the head starts as the starter's zero-shot scorer of the "
+        "written-out label names (bench/zeroshot.py LABEL_NAMES) over unit features",
+        backbone="starter",
+        baseline="starter",
+    ),
+    "warm-starter-hlr2e-3": Lever(
+        {"warm_start": True, "head_learning_rate": 2e-3},
+        "the warm start with the head at 10x the encoder's rate, so the examples can move it",
+        backbone="starter",
+        baseline="starter",
+    ),
     "mpnet": Lever(
         {**VITERBI, "shape_features": "input", "shape_learning_rate": 2e-3},
         "the larger backbone (`nuner install-backbone all-mpnet-base-v2`), with the "
@@ -185,9 +209,20 @@ def select(only: list[str] = typer.Option(None, help="Run these candidates alone
         if only and name not in only:
             continue
         config = FinetuneConfig(**lever.changes)
-        backbone = resolve_backbone(lever.backbone, backbones_dir=NunerSettings().backbones_dir)
+        local = LOCAL_BACKBONES.get(lever.backbone or "")
+        backbone = str(local) if local else lever.backbone
+        backbone = resolve_backbone(backbone, backbones_dir=NunerSettings().backbones_dir)
         run_logged_fewshot(
-            LOG, "lever", name, backbone, config, SELECTION_DATASETS, [K], lever.seeds, "dev"
+            LOG,
+            "lever",
+            name,
+            backbone,
+            config,
+            SELECTION_DATASETS,
+            [K],
+            lever.seeds,
+            "dev",
+            label_names=LABEL_NAMES,
         )
 
 

@@ -12,8 +12,6 @@ fp32 must pass; int8 is kept only where it does.
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -42,9 +40,8 @@ from nuner.core.types import Example
 from nuner.core.zero_shot import decode_zero_shot
 from nuner.export.calibrate import CalibrationSet, calibrate_threshold
 from nuner.export.convert import quantize_int8
-from nuner.training.checkpoint import CheckpointError, load_fast_tokenizer, text_encoder_for
-from nuner.training.pretrain.model import DualEncoder, load_encoder
-from nuner.training.pretrain.trainer import CONCEPT_ENCODER, PRETRAINING_FILE
+from nuner.training.checkpoint import load_fast_tokenizer, text_encoder_for
+from nuner.training.pretrain.model import DualEncoder, load_dual_encoder
 
 INPUTS = ("input_ids", "attention_mask")
 OPSET = 17
@@ -103,21 +100,6 @@ class _TokenVectors(nn.Module):
 class _ConceptVectors(_TokenVectors):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.dual.concept_vectors(input_ids, attention_mask)
-
-
-def load_dual_encoder(backbone: Path) -> tuple[DualEncoder, dict]:
-    """The dual encoder of a pre-trained backbone directory, with its scale and bias."""
-    info_file = backbone / PRETRAINING_FILE
-    if not info_file.is_file() or not (backbone / CONCEPT_ENCODER).is_dir():
-        raise CheckpointError(
-            f"{backbone} is not a pre-trained dual encoder ({PRETRAINING_FILE}, {CONCEPT_ENCODER}/)"
-        )
-    info = json.loads(info_file.read_text())
-    dual = DualEncoder(load_encoder(str(backbone)), load_encoder(str(backbone / CONCEPT_ENCODER)))
-    with torch.no_grad():
-        dual.log_scale.fill_(math.log(info["logit_scale"]))
-        dual.bias.fill_(info["logit_bias"])
-    return dual.eval(), info
 
 
 def write_encoder_bundle(

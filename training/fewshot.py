@@ -4,7 +4,7 @@ score on the evaluation split; then mean ± std over seeds."""
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -52,9 +52,11 @@ def run_fewshot(
     on_run: Callable[[FewshotRun], None] | None = None,
     show_progress: bool = False,
     best_effort: bool = False,
+    label_reads: Mapping[str, str] | None = None,
 ) -> list[FewshotRun]:
     """``best_effort``: where no k~2k draw exists (small dense sets), train on the
-    closest one (nuner.training.sampling.sample_best_effort), marked in each run."""
+    closest one (nuner.training.sampling.sample_best_effort), marked in each run.
+    ``label_reads``: the types' written-out names, for a warm start."""
     name = Path(dataset_dir).name
     train, evaluation = evaluation_split(dataset_dir, split)
     evaluation = evaluation[:max_eval] if max_eval else evaluation
@@ -71,7 +73,12 @@ def run_fewshot(
             sample = drawn.examples
             run_config = config.model_copy(update={"seed": seed})
             result = finetune(
-                backbone, sample, run_config, labels=labels, show_progress=show_progress
+                backbone,
+                sample,
+                run_config,
+                labels=labels,
+                show_progress=show_progress,
+                label_reads=label_reads,
             )
             pipeline = torch_pipeline(
                 result.model, encoder, config.aggregation, decoding=config.decoding

@@ -13,7 +13,7 @@ import math
 import random
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from nuner.core.alignment import AlignmentReport
-from nuner.core.hyperparameters import FinetuneConfig
+from nuner.core.hyperparameters import HEAD_DEFAULTS, FinetuneConfig
 from nuner.core.labels import LabelSet
 from nuner.core.types import Example
 from nuner.training.augment import with_replaced_mentions
@@ -33,6 +33,7 @@ from nuner.training.frozen import CachedWindow, encode_windows, head_losses
 from nuner.training.metrics import EntityReport
 from nuner.training.model import NunerTagger, tagging_loss
 from nuner.training.predict import evaluate_pipeline, torch_pipeline
+from nuner.training.warm_start import label_name_scorer, warm_head_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +93,10 @@ def finetune(
     labels: Sequence[str] | None = None,
     show_progress: bool = True,
     on_epoch: Callable[[dict], None] | None = None,
+    label_reads: Mapping[str, str] | None = None,
 ) -> FinetuneResult:
-    """Train a tagger; with a dev set, keep the best epoch and stop early."""
+    """Train a tagger; with a dev set, keep the best epoch and stop early.
+    ``label_reads``: what a warm start's concept encoder reads for each type."""
     seed_everything(config.seed)
     label_set = LabelSet.from_types(labels or {label for e in train for label in e.labels})
     tokenizer = load_fast_tokenizer(backbone)
@@ -107,7 +110,12 @@ def finetune(
         classifier_dropout=config.classifier_dropout,
         window_length=config.max_length,
         window_stride=config.stride,
+        normalize_features=config.warm_start,
     )
+    if config.warm_start:
+        scorer = label_name_scorer(backbone, label_set, label_reads)
+        # the threshold head taggers decode at (chosen on dev: docs/heads.md)
+        model.set_head(*warm_head_parameters(scorer, HEAD_DEFAULTS.threshold))
     model.freeze_encoder(config.freeze_encoder)
     device = pick_device(config.device)
     model.to(device)

@@ -12,6 +12,9 @@ NuNER's "two-emb trick": the last layer concatenated with a middle one
 Shape features (``nuner.core.shapes``): ``input`` adds a learned, zero-started
 embedding of each token's word shape to its input embedding, so the encoder
 reads case in context; ``head`` puts a one-hot of it beside the head's features.
+``normalize_features``: the head reads unit vectors, as the zero-shot scorer
+does, so a head started from the label names (nuner.training.warm_start)
+begins as the zero-shot tagger.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class NunerTaggerConfig(PretrainedConfig):
         features: FeatureKind = "last",
         shape_features: ShapeFeatures = "none",
         middle_layer: int | None = None,
+        normalize_features: bool = False,
         head_hidden_size: int | None = None,
         classifier_dropout: float = 0.1,
         window_length: int = 256,
@@ -54,6 +58,7 @@ class NunerTaggerConfig(PretrainedConfig):
         self.features = features
         self.shape_features = shape_features
         self.middle_layer = middle_layer
+        self.normalize_features = normalize_features
         self.head_hidden_size = head_hidden_size
         self.classifier_dropout = classifier_dropout
         # Not ``max_length``: PretrainedConfig reserves that name for generation.
@@ -139,6 +144,15 @@ class NunerTagger(PreTrainedModel):
         layers = self.encoder.config.num_hidden_layers
         return self.config.middle_layer or layers - layers // 2
 
+    def set_head(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        """Start the head's (last) linear layer from given weights (a warm start)."""
+        linear = self.head[-1]
+        if linear.weight.shape != weight.shape:
+            raise ValueError(f"head weights {tuple(weight.shape)} do not fit this tagger's head")
+        with torch.no_grad():
+            linear.weight.copy_(weight)
+            linear.bias.copy_(bias)
+
     def freeze_encoder(self, frozen: bool = True) -> None:
         self.encoder.requires_grad_(not frozen)
 
@@ -164,6 +178,8 @@ class NunerTagger(PreTrainedModel):
         if two_emb:
             middle = output.hidden_states[self.middle_layer]
             features = torch.cat([features, middle], dim=-1)
+        if self.config.normalize_features:
+            features = nn.functional.normalize(features, dim=-1)
         if shapes == "head":
             features = torch.cat([features, self.shape_embeddings(shape_ids)], dim=-1)
         return features

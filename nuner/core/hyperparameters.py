@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nuner.core.alignment import MisalignedPolicy
 from nuner.core.decoding import Aggregation, Decoding
@@ -75,6 +75,12 @@ class FinetuneConfig(BaseModel):
         "head that already separates the types instead of a random one.",
     )
     probe_learning_rate: float = Field(default=5e-3, gt=0, le=1.0)
+    warm_start: bool = Field(
+        default=False,
+        description="Start the head from the concept encoder's vectors of the label names "
+        "(a `nuner pretrain` backbone), so the tagger begins as that backbone's zero-shot "
+        "tagger; needs the linear head on the last layer (nuner.training.warm_start).",
+    )
     label_smoothing: float = Field(
         default=0.0,
         ge=0,
@@ -101,6 +107,17 @@ class FinetuneConfig(BaseModel):
     patience: int = Field(default=5, ge=1, description="Epochs without dev gain before stopping.")
     seed: int = 0
     device: Device = "auto"
+
+    @model_validator(mode="after")
+    def _warm_start_fits_the_head(self) -> FinetuneConfig:
+        if self.warm_start and (
+            self.head != "linear" or self.features != "last" or self.shape_features == "head"
+        ):
+            raise ValueError(
+                "warm_start needs head 'linear', features 'last' and shape_features other "
+                "than 'head': the zero-shot scorer is linear in the last layer's unit vectors"
+            )
+        return self
 
 
 DEFAULTS = FinetuneConfig()

@@ -16,8 +16,9 @@ from nuner.core.datasets import read_jsonl, write_jsonl
 from nuner.core.encoder_bundle import verify_encoder_bundle
 from nuner.core.onnx_encoder import OnnxEncoder
 from nuner.core.onnx_tagger import OnnxTagger
-from nuner.export.encoder_writer import load_dual_encoder, write_encoder_bundle
+from nuner.export.encoder_writer import write_encoder_bundle
 from nuner.training.checkpoint import load_fast_tokenizer
+from nuner.training.pretrain.model import load_dual_encoder
 from tests.conftest import dataset_path, pretrain_tiny_dual_encoder
 
 LABELS = ["person", "location", "organisation"]

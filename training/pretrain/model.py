@@ -9,12 +9,20 @@ sigmoid out of saturation at the start of training.
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModel, PreTrainedModel
+
+from nuner.training.checkpoint import CheckpointError
+
+# What a `nuner pretrain` backbone directory holds beside the text encoder.
+CONCEPT_ENCODER = "concept_encoder"
+PRETRAINING_FILE = "pretraining.json"
 
 
 def load_encoder(path: str) -> PreTrainedModel:
@@ -79,3 +87,23 @@ class DualEncoder(nn.Module):
         tokens = self.token_vectors(input_ids, attention_mask)
         concepts = self.concept_vectors(concept_ids, concept_mask)
         return self.log_scale.exp() * tokens @ concepts.T + self.bias
+
+
+def is_dual_encoder(backbone: str | Path) -> bool:
+    root = Path(backbone)
+    return (root / PRETRAINING_FILE).is_file() and (root / CONCEPT_ENCODER).is_dir()
+
+
+def load_dual_encoder(backbone: str | Path) -> tuple[DualEncoder, dict]:
+    """The dual encoder of a pre-trained backbone directory, with its scale and bias."""
+    root = Path(backbone)
+    if not is_dual_encoder(root):
+        raise CheckpointError(
+            f"{root} is not a pre-trained dual encoder ({PRETRAINING_FILE}, {CONCEPT_ENCODER}/)"
+        )
+    info = json.loads((root / PRETRAINING_FILE).read_text())
+    dual = DualEncoder(load_encoder(str(root)), load_encoder(str(root / CONCEPT_ENCODER)))
+    with torch.no_grad():
+        dual.log_scale.fill_(math.log(info["logit_scale"]))
+        dual.bias.fill_(info["logit_bias"])
+    return dual.eval(), info

@@ -34,14 +34,18 @@ from nuner.training.pretrain.data import (
     build_windows,
 )
 from nuner.training.pretrain.loss import masked_bce, targets_and_mask
-from nuner.training.pretrain.model import DualEncoder, encoder_layers, freeze_bottom
+from nuner.training.pretrain.model import (
+    CONCEPT_ENCODER,
+    PRETRAINING_FILE,
+    DualEncoder,
+    encoder_layers,
+    freeze_bottom,
+)
 from nuner.training.pretrain.negatives import NegativeSampler
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
-CONCEPT_ENCODER = "concept_encoder"
-PRETRAINING_FILE = "pretraining.json"
 
 
 class PretrainConfig(BaseModel):

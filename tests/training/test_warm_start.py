@@ -1,0 +1,70 @@
+"""A warm-started tagger begins as the zero-shot scorer of its label names."""
+
+import math
+
+import pytest
+import torch
+
+from nuner.core.hyperparameters import FinetuneConfig
+from nuner.core.labels import LabelSet
+from nuner.training.checkpoint import CheckpointError, load_fast_tokenizer
+from nuner.training.finetune import finetune
+from nuner.training.model import NunerTagger
+from nuner.training.pretrain.model import load_dual_encoder
+from nuner.training.warm_start import label_name_scorer, label_reads, warm_head_parameters
+from tests.conftest import pretrain_tiny_dual_encoder
+
+TYPES = LabelSet.from_types(["LOC", "PER"])
+NAMES = {"LOC": "Location", "PER": "person"}
+THRESHOLD = 0.2
+
+
+@pytest.fixture(scope="module")
+def dual_dir(tiny_bert_dir, tmp_path_factory):
+    return pretrain_tiny_dual_encoder(str(tiny_bert_dir), tmp_path_factory.mktemp("dual"))
+
+
+def _inputs(backbone, texts):
+    tokenizer = load_fast_tokenizer(str(backbone))
+    return tokenizer(texts, padding=True, return_tensors="pt")
+
+
+def test_warm_head_scores_each_type_as_the_dual_encoder_does(dual_dir):
+    tagger = NunerTagger.from_backbone(str(dual_dir), TYPES.tags, normalize_features=True)
+    tagger.set_head(*warm_head_parameters(label_name_scorer(str(dual_dir), TYPES, NAMES), 0.2))
+    tagger.eval()
+    batch = _inputs(dual_dir, ["Ada Lovelace lived in London .", "Paris"])
+    dual, _ = load_dual_encoder(dual_dir)
+    names = _inputs(dual_dir, label_reads(TYPES, NAMES))
+    with torch.no_grad():
+        logits = tagger(batch["input_ids"], batch["attention_mask"]).logits
+        zero_shot = dual(
+            batch["input_ids"], batch["attention_mask"], names["input_ids"], names["attention_mask"]
+        )
+    outside = math.log(THRESHOLD / (1 - THRESHOLD))
+    assert torch.allclose(logits[..., 0], torch.full_like(logits[..., 0], outside))
+    for index, entity_type in enumerate(TYPES.entity_types):
+        for tag in (TYPES.begin_id(entity_type), TYPES.inside_id(entity_type)):
+            assert torch.allclose(logits[..., tag], zero_shot[..., index], atol=1e-4)
+
+
+def test_label_reads_take_the_written_out_name_or_the_type():
+    assert label_reads(TYPES, {"PER": "  Person  name"}) == ["loc", "person name"]
+
+
+def test_warm_start_fine_tunes_from_a_dual_encoder(dual_dir, conll_sample):
+    config = FinetuneConfig(warm_start=True, epochs=2, batch_size=4, max_length=64)
+    result = finetune(str(dual_dir), conll_sample, config, show_progress=False)
+    assert result.model.config.normalize_features
+    assert len(result.history) == 2
+
+
+def test_warm_start_needs_a_concept_encoder(tiny_bert_dir, conll_sample):
+    config = FinetuneConfig(warm_start=True, epochs=1, max_length=64)
+    with pytest.raises(CheckpointError, match="not a pre-trained dual encoder"):
+        finetune(str(tiny_bert_dir), conll_sample, config, show_progress=False)
+
+
+def test_warm_start_refuses_heads_it_cannot_start():
+    with pytest.raises(ValueError, match="warm_start needs"):
+        FinetuneConfig(warm_start=True, features="two_emb")
