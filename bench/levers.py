@@ -147,6 +147,12 @@ LEVERS: dict[str, Lever] = {
         "label smoothing 0.1: a tenth of each target spread over all tags",
         baseline="now",
     ),
+    "fold25": Lever(
+        {"dev_fold": 0.25},
+        "early stopping on a dev fold carved from the k examples: a quarter held out "
+        "chooses the epochs (all 30 scored, the later of ties), then all are trained again",
+        baseline="now",
+    ),
     "starter": Lever(
         {},
         "the starter encoder's text encoder (the MIT sample, 3 epochs of concept "

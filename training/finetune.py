@@ -48,6 +48,7 @@ class FinetuneResult:
     dev_report: EntityReport | None = None
     history: list[dict] = field(default_factory=list)
     backbone_pretraining: dict | None = None
+    fold_history: list[dict] | None = None  # the dev-fold run that chose the epochs
 
     def training_info(self, config: FinetuneConfig, base_model: str, data: dict) -> dict:
         """What a checkpoint's training.json records (and a bundle manifest carries on)."""
@@ -61,6 +62,7 @@ class FinetuneResult:
             "history": self.history,
             "dev_metrics": self.dev_report.to_dict() if self.dev_report else None,
             "backbone_pretraining": self.backbone_pretraining,
+            "fold_history": self.fold_history,
         }
 
 
@@ -97,8 +99,24 @@ def finetune(
 ) -> FinetuneResult:
     """Train a tagger; with a dev set, keep the best epoch and stop early.
     ``label_reads``: what a warm start's concept encoder reads for each type."""
-    seed_everything(config.seed)
     label_set = LabelSet.from_types(labels or {label for e in train for label in e.labels})
+    if config.dev_fold and not dev:
+        fold = _fold_run(backbone, train, config, label_set, label_reads)
+        epochs = _best_fold_epoch(fold.history)
+        config = config.model_copy(update={"epochs": epochs, "dev_fold": 0.0})
+        result = finetune(
+            backbone,
+            train,
+            config,
+            None,
+            label_set.entity_types,
+            show_progress,
+            on_epoch,
+            label_reads,
+        )
+        result.fold_history = fold.history
+        return result
+    seed_everything(config.seed)
     tokenizer = load_fast_tokenizer(backbone)
     encoder = text_encoder_for(tokenizer, config.max_length, config.stride)
     model = NunerTagger.from_backbone(
@@ -157,7 +175,8 @@ def finetune(
         record = {"epoch": epoch, "loss": loss}
         if dev:
             model.eval()
-            report = evaluate_pipeline(torch_pipeline(model, encoder, config.aggregation), dev)
+            pipeline = torch_pipeline(model, encoder, config.aggregation, decoding=config.decoding)
+            report = evaluate_pipeline(pipeline, dev)
             record["dev_f1"] = report.micro.f1
             if report.micro.f1 > best_f1:
                 best_f1, best_epoch, dev_report = report.micro.f1, epoch, report
@@ -182,6 +201,38 @@ def finetune(
         history=history,
         backbone_pretraining=backbone_pretraining(backbone),
     )
+
+
+def _fold_run(
+    backbone: str,
+    train: Sequence[Example],
+    config: FinetuneConfig,
+    label_set: LabelSet,
+    label_reads: Mapping[str, str] | None,
+) -> FinetuneResult:
+    """Every epoch on all but a seeded ``dev_fold`` share of the examples, each
+    scored on that share (no early stop: a few held-out sentences score 0 for the
+    first epochs)."""
+    shuffled = random.Random(config.seed).sample(list(train), len(train))
+    held = min(max(1, round(config.dev_fold * len(shuffled))), len(shuffled) - 1)
+    if held < 1:
+        raise ValueError("a dev fold needs at least two examples")
+    fold_config = config.model_copy(update={"dev_fold": 0.0, "patience": config.epochs})
+    return finetune(
+        backbone,
+        shuffled[held:],
+        fold_config,
+        dev=shuffled[:held],
+        labels=label_set.entity_types,
+        show_progress=False,
+        label_reads=label_reads,
+    )
+
+
+def _best_fold_epoch(history: Sequence[dict]) -> int:
+    """The last epoch of the best fold F1: scores on a few sentences tie often, and
+    the later of two equal epochs has seen the examples more."""
+    return max(history, key=lambda record: (record["dev_f1"], record["epoch"]))["epoch"]
 
 
 def _linear_probe(

@@ -105,6 +105,14 @@ class FinetuneConfig(BaseModel):
         "(lenient).",
     )
     patience: int = Field(default=5, ge=1, description="Epochs without dev gain before stopping.")
+    dev_fold: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="With no dev set: the share of the examples held out to choose the "
+        "epochs (the best dev epoch, stopping early), after which the tagger is trained "
+        "again on all of them for that many epochs (0: train the set epochs).",
+    )
     seed: int = 0
     device: Device = "auto"
 

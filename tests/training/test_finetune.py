@@ -12,7 +12,7 @@ from nuner.training.checkpoint import (
     text_encoder_for,
 )
 from nuner.training.fewshot import run_fewshot, summarize
-from nuner.training.finetune import FinetuneConfig, finetune
+from nuner.training.finetune import FinetuneConfig, _best_fold_epoch, finetune
 from nuner.training.predict import evaluate_pipeline, load_pipeline, torch_pipeline
 from nuner.training.sampling import sample_k_2k
 from tests.conftest import DATASETS, dataset_path
@@ -143,3 +143,21 @@ def test_label_smoothing_makes_a_fitted_tagger_less_sure(
         assert unsmoothed == pytest.approx(output.loss.item())  # 0: the model's own loss
         peaks[smoothing] = probabilities[batch["labels"] >= 0].mean().item()
     assert peaks[0.3] < peaks[0.0] - 0.05, peaks
+
+
+def test_dev_fold_chooses_the_epochs_then_trains_on_every_example(tiny_bert_dir, conll_sample):
+    config = FAST.model_copy(update={"epochs": 4, "dev_fold": 0.25})
+    result = finetune(str(tiny_bert_dir), conll_sample, config, show_progress=False)
+    assert [r["epoch"] for r in result.fold_history] == [1, 2, 3, 4]  # no early stop
+    best = max(result.fold_history, key=lambda r: (r["dev_f1"], r["epoch"]))["epoch"]
+    assert result.epochs_run == best == len(result.history)
+    assert all("dev_f1" not in r for r in result.history)  # the refit has no dev set
+
+
+def test_dev_fold_takes_the_later_of_tied_epochs():
+    history = [
+        {"epoch": 1, "dev_f1": 0.0},
+        {"epoch": 2, "dev_f1": 0.5},
+        {"epoch": 3, "dev_f1": 0.5},
+    ]
+    assert _best_fold_epoch(history) == 3
