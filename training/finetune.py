@@ -115,6 +115,7 @@ def finetune(
             label_reads,
         )
         result.fold_history = fold.history
+        result.train_seconds += fold.train_seconds
         return result
     seed_everything(config.seed)
     tokenizer = load_fast_tokenizer(backbone)
