@@ -25,8 +25,10 @@ from nuner.app.encoder_registry import EncoderVersion
 from nuner.app.registry import Registry
 from nuner.app.settings import Settings
 from nuner.core.atomic import exclusive_lock
+from nuner.core.backbones import STARTER_BACKBONE
 from nuner.core.concepts import normalize_concept
 from nuner.core.datasets import read_jsonl
+from nuner.core.settings import NunerSettings
 from nuner.core.types import Example
 
 logger = logging.getLogger("nuner.starter")
@@ -77,36 +79,44 @@ def ensure_starter_encoder(settings: Settings) -> EncoderVersion | None:
     registry = Registry.from_settings(settings)
     if not wanted(settings, registry):
         return None
-    work = settings.home_dir / "starter"
-    work.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(work / "build.lock"):
+    with exclusive_lock(_work_dir(settings) / "build.lock"):
         if registry.encoders.names():  # another process built it meanwhile
             return None
-        return build_starter_encoder(registry, work)
+        return build_starter_encoder(registry, settings)
 
 
-def build_starter_encoder(registry: Registry, work: Path) -> EncoderVersion:
-    from nuner.core.backbones import resolve_backbone
+def _work_dir(settings: NunerSettings) -> Path:
+    work = settings.home_dir / "starter"
+    work.mkdir(parents=True, exist_ok=True)
+    return work
+
+
+def build_starter_encoder(registry: Registry, settings: NunerSettings) -> EncoderVersion:
+    """The pre-trained dual encoder stays as the ``starter`` backbone, which the
+    fine-tune default (``auto``) takes and warm-starts its heads from."""
+    from nuner.core.backbones import resolve_backbone, starter_built
     from nuner.export.calibrate import CalibrationSet, with_negatives
     from nuner.export.encoder_writer import write_encoder_bundle
     from nuner.training.pretrain.data import load_sources
-    from nuner.training.pretrain.trainer import PretrainConfig, pretrain
+    from nuner.training.pretrain.trainer import CHECKPOINTS, PretrainConfig, pretrain
     from nuner.training.torch_setup import prepare_torch
 
     prepare_torch(None)
     train_texts, held_out = split_sample(read_jsonl(starter_data()))
-    examples, sources = load_sources([starter_data()])
-    examples = [e for e in examples if e.text in train_texts]
-    sources[0].update(sentences=len(examples), held_out=len(held_out))
-    logger.warning(
-        "first start: building the starter encoder (pre-training on %d MIT-licensed "
-        "sentences, then export and verification; a few minutes on 2 CPU cores, once)",
-        len(examples),
-    )
-    backbone = work / "pretrained"
-    config = PretrainConfig(**STARTER_PRETRAINING, seed=SEED)
-    pretrain(str(resolve_backbone(None)), examples, config, backbone, sources)
-    bundle = work / "bundle"
+    backbone = settings.backbones_dir / STARTER_BACKBONE
+    if not starter_built(settings.backbones_dir):
+        examples, sources = load_sources([starter_data()])
+        examples = [e for e in examples if e.text in train_texts]
+        sources[0].update(sentences=len(examples), held_out=len(held_out))
+        logger.warning(
+            "first start: building the starter encoder (pre-training on %d MIT-licensed "
+            "sentences, then export and verification; a few minutes on 2 CPU cores, once)",
+            len(examples),
+        )
+        config = PretrainConfig(**STARTER_PRETRAINING, seed=SEED)
+        pretrain(str(resolve_backbone(None)), examples, config, backbone, sources)
+        shutil.rmtree(backbone / CHECKPOINTS, ignore_errors=True)  # complete: no resume
+    bundle = _work_dir(settings) / "bundle"
     if bundle.exists():  # written by a build that stopped before publishing
         shutil.rmtree(bundle)
     calibration = CalibrationSet(

@@ -6,7 +6,7 @@ Imports torch (through training and export), so only those import it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from nuner.app.jobs.builds import BUILD_PREFIX, build_directory
 from nuner.app.jobs.states import JobStage
@@ -34,15 +34,23 @@ def build_and_publish(
     optional_variants: Sequence[str] = (),
     on_stage: Callable[[JobStage], None] | None = None,
     build_prefix: str = BUILD_PREFIX,
+    label_reads: Mapping[str, str] | None = None,
 ) -> TaggerVersion:
     """``on_epoch`` and ``on_stage`` may raise to abandon the build (cancel):
     nothing is published then, and the build directory is removed. A process
     killed mid-build leaves its directory behind; ``build_prefix`` names it so
-    that whoever owns the work can sweep it (see app.jobs.runner)."""
+    that whoever owns the work can sweep it (see app.jobs.runner). ``label_reads``:
+    what a warm start's concept encoder reads for a label (its description)."""
     check_name("tagger name", name)
     notify = on_stage or (lambda _stage: None)
     result = finetune(
-        backbone, train, config, dev=dev, on_epoch=on_epoch, show_progress=show_progress
+        backbone,
+        train,
+        config,
+        dev=dev,
+        on_epoch=on_epoch,
+        show_progress=show_progress,
+        label_reads=label_reads,
     )
     notify(JobStage.exporting)
     version = registry.next_version(name)

@@ -25,6 +25,7 @@ import json
 import platform
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -41,7 +42,8 @@ from common import (
 )
 from transformers.utils import logging as hf_logging
 
-from nuner.core.backbones import resolve_backbone
+from nuner.core.backbones import STARTER_BACKBONE, resolve_backbone
+from nuner.core.settings import NunerSettings
 from nuner.training.fewshot import FewshotRun, run_fewshot, summarize
 from nuner.training.finetune import FinetuneConfig
 from nuner.training.report import markdown_table, plot_f1_vs_k
@@ -52,9 +54,28 @@ DEFAULT_LOG = DOCS / "fewshot_default_runs.jsonl"
 # The product defaults measured on test, oldest first, each as the fields in which it
 # differs from today's FinetuneConfig() (the newest: none); a logged run's "config"
 # names its default, so a new default starts a new column instead of reusing runs.
-DEFAULT_HISTORY: dict[str, dict] = {
-    "product-default": {"decoding": "viterbi"},  # 2026-12-01: word shapes, Viterbi
-    "product-default-2": {},  # 2026-12-02: levers of docs/levers.md since
+
+
+@dataclass(frozen=True)
+class ProductDefault:
+    overrides: dict  # the fields in which it differs from today's FinetuneConfig()
+    backbone: str | None = None  # a resolve_backbone name; None: the packaged MiniLM
+
+    def config(self) -> FinetuneConfig:
+        return FinetuneConfig(**self.overrides)
+
+    def backbone_dir(self) -> str:
+        return resolve_backbone(self.backbone, backbones_dir=NunerSettings().backbones_dir)
+
+
+DEFAULT_HISTORY: dict[str, ProductDefault] = {
+    # 2026-12-01: word shapes, Viterbi
+    "product-default": ProductDefault({"decoding": "viterbi"}),
+    # 2026-12-02: levers of docs/levers.md since (MiniLM has no concept encoder: no warm start)
+    "product-default-2": ProductDefault({}),
+    # 2026-12-03: the starter's pre-trained encoder (what `auto` takes where it is built),
+    # the head warm-started from the label names at 10x the encoder's rate
+    "product-default-3": ProductDefault({}, STARTER_BACKBONE),
 }
 *_, PREVIOUS_NAME, DEFAULT_NAME = DEFAULT_HISTORY
 NOW, PREVIOUS = "product default now", "previous default"  # their columns
@@ -134,16 +155,26 @@ def run(
 def default(
     ks: list[int] = typer.Option([4, 8]),
     seeds: list[int] = typer.Option([0, 1, 2, 3, 4]),
+    datasets: list[str] = typer.Option(list(RESULT_DATASETS), help="A share, for parallel runs."),
 ) -> None:
     """Run the protocol on test with the product default (FinetuneConfig())."""
     hf_logging.set_verbosity_error()
-    backbone = str(resolve_backbone(None))
-    config = FinetuneConfig(**DEFAULT_HISTORY[DEFAULT_NAME])
+    product = DEFAULT_HISTORY[DEFAULT_NAME]
+    config = product.config()
     run_logged_fewshot(
-        DEFAULT_LOG, "config", DEFAULT_NAME, backbone, config, RESULT_DATASETS, ks, seeds, "test"
+        DEFAULT_LOG,
+        "config",
+        DEFAULT_NAME,
+        product.backbone_dir(),
+        config,
+        datasets,
+        ks,
+        seeds,
+        "test",
     )
     records = [r for r in read_log(DEFAULT_LOG) if r["config"] == DEFAULT_NAME]
     result = {
+        "backbone": product.backbone or "default",
         "config": config.model_dump(),
         "summary": summarize(_runs(records)),
         "runs": records,
@@ -260,8 +291,8 @@ def _report(summaries: dict, selection: dict, runs: dict[str, list[dict]]) -> st
     before_config = FinetuneConfig(**{**BEFORE, **selection["config"]})
     configs = {
         "before": before_config.model_dump(include=SHOWN_FIELDS),
-        PREVIOUS: FinetuneConfig(**DEFAULT_HISTORY[PREVIOUS_NAME]).model_dump(include=SHOWN_FIELDS),
-        NOW: FinetuneConfig(**DEFAULT_HISTORY[DEFAULT_NAME]).model_dump(include=SHOWN_FIELDS),
+        PREVIOUS: DEFAULT_HISTORY[PREVIOUS_NAME].config().model_dump(include=SHOWN_FIELDS),
+        NOW: DEFAULT_HISTORY[DEFAULT_NAME].config().model_dump(include=SHOWN_FIELDS),
     }
     config_lines = "\n".join(f"* {name}: `{json.dumps(c)}`" for name, c in configs.items())
     average_lines = "\n".join(

@@ -35,9 +35,6 @@ from nuner.core.hyperparameters import FinetuneConfig
 from nuner.core.settings import NunerSettings
 
 LOG = DOCS / "levers_runs.jsonl"
-# Where `nuner build-starter-encoder` (app/starter.py) leaves the pre-trained dual
-# encoder of the starter (MIT sample, 3 epochs) beside publishing its bundle.
-LOCAL_BACKBONES = {"starter": NunerSettings().home_dir / "starter" / "pretrained"}
 SEEDS, K = (100, 101, 102, 103), 8
 
 
@@ -154,14 +151,14 @@ LEVERS: dict[str, Lever] = {
         baseline="now",
     ),
     "starter": Lever(
-        {},
+        {"warm_start": False},
         "the starter encoder's text encoder (the MIT sample, 3 epochs of concept "
         "pre-training) as the backbone, a random head as usual",
         backbone="starter",
         baseline="now",
     ),
     "warm-starter": Lever(
-        {"warm_start": True},
+        {"warm_start": True, "head_learning_rate": 2e-4},
         "head then fine-tune: the head starts as the starter's zero-shot scorer of the "
         "written-out label names (bench/zeroshot.py LABEL_NAMES) over unit features",
         backbone="starter",
@@ -215,9 +212,7 @@ def select(only: list[str] = typer.Option(None, help="Run these candidates alone
         if only and name not in only:
             continue
         config = FinetuneConfig(**lever.changes)
-        local = LOCAL_BACKBONES.get(lever.backbone or "")
-        backbone = str(local) if local else lever.backbone
-        backbone = resolve_backbone(backbone, backbones_dir=NunerSettings().backbones_dir)
+        backbone = resolve_backbone(lever.backbone, backbones_dir=NunerSettings().backbones_dir)
         run_logged_fewshot(
             LOG,
             "lever",

@@ -48,13 +48,16 @@ from common import (
 from pretrain_report import render
 from transformers.utils import logging as hf_logging
 
-from nuner.core.backbones import resolve_backbone
+from nuner.core.backbones import PRETRAINING_FILE, resolve_backbone
 from nuner.training.fewshot import FewshotRun, summarize
 from nuner.training.finetune import FinetuneConfig
 from nuner.training.pretrain.data import load_sources
-from nuner.training.pretrain.trainer import PRETRAINING_FILE, PretrainConfig, pretrain
+from nuner.training.pretrain.trainer import PretrainConfig, pretrain
 from nuner.training.report import markdown_table, plot_f1_vs_k
 
+# The protocols here were measured before warm starts became the default; pinned so
+# that reruns reproduce the logged runs.
+COLD_HEAD = {"warm_start": False}
 PRETRAINING_SETS = ("pile_ner_slimer391", "nuner_sample1k", "pile_ner_sentences")
 
 # Both candidates were written down before any result was seen. e1 (one epoch:
@@ -107,7 +110,8 @@ class Protocol:
     base_runs_file: Path | None = None
 
     def config(self) -> FinetuneConfig:
-        return FinetuneConfig(**json.loads(self.config_file.read_text())["config"])
+        chosen = json.loads(self.config_file.read_text())["config"]
+        return FinetuneConfig(**{**COLD_HEAD, **chosen})
 
     def base_runs(self) -> list[dict]:
         if self.base_runs_file is None:
@@ -180,7 +184,7 @@ def select_head(seeds: list[int] = typer.Option([100, 101])) -> None:
     hf_logging.set_verbosity_error()
     base = str(resolve_backbone(None))
     for name, overrides in FROZEN_HEADS.items():
-        config = FinetuneConfig(**overrides)
+        config = FinetuneConfig(**{**COLD_HEAD, **overrides})
         run_logged_fewshot(
             HEAD_SELECTION_LOG, "config", name, base, config, SELECTION_DATASETS, [8], seeds, "dev"
         )

@@ -629,9 +629,7 @@ def build_starter_encoder() -> None:
     from nuner.app.starter import build_starter_encoder as build
 
     settings = get_settings()
-    work = settings.home_dir / "starter"
-    work.mkdir(parents=True, exist_ok=True)
-    version = build(Registry.from_settings(settings), work)
+    version = build(Registry.from_settings(settings), settings)
     typer.echo(f"published encoder {version.ref}")
 
 
@@ -659,7 +657,10 @@ def create_tagger(
     ] = None,
     description: Annotated[
         list[str] | None,
-        typer.Option(help="Head mode: LABEL=TEXT, what the warm start reads for LABEL."),
+        typer.Option(
+            help="LABEL=TEXT, what the warm start reads for LABEL (head mode, and full mode "
+            "on a backbone with a concept encoder)."
+        ),
     ] = None,
 ) -> None:
     """Fine-tune, export (fp32 + int8, verified) and publish a tagger in one step;
@@ -668,8 +669,9 @@ def create_tagger(
 
     settings = get_settings()
     registry = Registry.from_settings(settings)
+    descriptions = _descriptions(description)
     if (mode or settings.finetune_mode) == "head":
-        version = _create_head(registry, name, read_examples(train), dev, encoder, description)
+        version = _create_head(registry, name, read_examples(train), dev, encoder, descriptions)
         typer.echo(f"published {version.ref} (a head over {version.encoder})")
         return
     _prepare_torch(threads)
@@ -697,6 +699,7 @@ def create_tagger(
         ),
         licences=licence or [],
         optional_variants=["int8"],
+        label_reads=descriptions,
     )
     for variant, reason in version.manifest["training"].get("refused_variants", {}).items():
         typer.echo(f"warning: {variant} variant left out: {reason}", err=True)
@@ -708,18 +711,22 @@ def _create_head(registry, name, train, dev, encoder, descriptions):
     from nuner.app.loaded import open_encoder
 
     settings = get_settings()
-    pairs = [item.partition("=") for item in descriptions or []]
-    if any(not label or not sep or not text for label, sep, text in pairs):
-        raise typer.BadParameter("--description takes LABEL=TEXT")
     version = registry.encoders.resolve(encoder)
     loaded = open_encoder(settings, version.path)
     build = HeadBuild(
         name,
         train,
         dev=read_examples(dev) if dev else None,
-        descriptions={label: text for label, _, text in pairs},
+        descriptions=descriptions,
     )
     return build_and_publish_head(registry, build, version, loaded)
+
+
+def _descriptions(items: list[str] | None) -> dict[str, str]:
+    pairs = [item.partition("=") for item in items or []]
+    if any(not label or not sep or not text for label, sep, text in pairs):
+        raise typer.BadParameter("--description takes LABEL=TEXT")
+    return {label: text for label, _, text in pairs}
 
 
 def _run_line(run) -> str:

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from nuner.core.alignment import AlignmentReport
+from nuner.core.backbones import PRETRAINING_FILE
 from nuner.core.hyperparameters import HEAD_DEFAULTS, FinetuneConfig
 from nuner.core.labels import LabelSet
 from nuner.core.types import Example
@@ -33,7 +34,8 @@ from nuner.training.frozen import CachedWindow, encode_windows, head_losses
 from nuner.training.metrics import EntityReport
 from nuner.training.model import NunerTagger, tagging_loss
 from nuner.training.predict import evaluate_pipeline, torch_pipeline
-from nuner.training.warm_start import label_name_scorer, warm_head_parameters
+from nuner.training.pretrain.model import is_dual_encoder
+from nuner.training.warm_start import label_name_scorer, names_read, warm_head_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ class FinetuneResult:
     history: list[dict] = field(default_factory=list)
     backbone_pretraining: dict | None = None
     fold_history: list[dict] | None = None  # the dev-fold run that chose the epochs
+    warm_start_reads: dict[str, str] | None = None  # type -> name read, where warm-started
 
     def training_info(self, config: FinetuneConfig, base_model: str, data: dict) -> dict:
         """What a checkpoint's training.json records (and a bundle manifest carries on)."""
@@ -63,12 +66,13 @@ class FinetuneResult:
             "dev_metrics": self.dev_report.to_dict() if self.dev_report else None,
             "backbone_pretraining": self.backbone_pretraining,
             "fold_history": self.fold_history,
+            "warm_start_reads": self.warm_start_reads,
         }
 
 
 def backbone_pretraining(backbone: str) -> dict | None:
     """What a `nuner pretrain` backbone was trained on, and under which licences."""
-    path = Path(backbone) / "pretraining.json"
+    path = Path(backbone) / PRETRAINING_FILE
     if not path.is_file():
         return None
     info = json.loads(path.read_text())
@@ -118,6 +122,7 @@ def finetune(
         result.train_seconds += fold.train_seconds
         return result
     seed_everything(config.seed)
+    warm = config.warm_start and config.head_can_warm_start and is_dual_encoder(backbone)
     tokenizer = load_fast_tokenizer(backbone)
     encoder = text_encoder_for(tokenizer, config.max_length, config.stride)
     model = NunerTagger.from_backbone(
@@ -129,9 +134,11 @@ def finetune(
         classifier_dropout=config.classifier_dropout,
         window_length=config.max_length,
         window_stride=config.stride,
-        normalize_features=config.warm_start,
+        normalize_features=warm,
     )
-    if config.warm_start:
+    reads = None
+    if warm:
+        reads = dict(zip(label_set.entity_types, names_read(label_set, label_reads), strict=True))
         scorer = label_name_scorer(backbone, label_set, label_reads)
         # the threshold head taggers decode at (chosen on dev: docs/heads.md)
         model.set_head(*warm_head_parameters(scorer, HEAD_DEFAULTS.threshold))
@@ -145,7 +152,7 @@ def finetune(
     )
     if not windows:
         raise ValueError("no training examples")
-    optimizer = _optimizer(model, config)
+    optimizer = _optimizer(model, config, warm)
     steps_per_epoch = math.ceil(len(windows) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     scheduler = get_linear_schedule_with_warmup(
@@ -201,6 +208,7 @@ def finetune(
         dev_report=dev_report,
         history=history,
         backbone_pretraining=backbone_pretraining(backbone),
+        warm_start_reads=reads,
     )
 
 
@@ -294,9 +302,8 @@ def apply_gradients(
     optimizer.zero_grad(set_to_none=True)
 
 
-def _optimizer(model: NunerTagger, config: FinetuneConfig) -> torch.optim.Optimizer:
-    head_lr = config.head_learning_rate or config.learning_rate
-    groups = [{"params": list(model.head.parameters()), "lr": head_lr}]
+def _optimizer(model: NunerTagger, config: FinetuneConfig, warm: bool) -> torch.optim.Optimizer:
+    groups = [{"params": list(model.head.parameters()), "lr": config.head_rate(warm)}]
     shapes = model.shape_embeddings
     if shapes is not None and shapes.weight.requires_grad:
         groups.append({"params": [shapes.weight], "lr": config.shape_learning_rate})

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nuner.core.alignment import align_spans
+from nuner.core.concepts import concept_read
 from nuner.core.head import HeadWeights, TokenVectors, decode_head
 from nuner.core.hyperparameters import HEAD_DEFAULTS, HeadFitConfig
 from nuner.core.labels import LabelSet
@@ -124,7 +125,7 @@ def fit_head(
     features = encoder.encode_texts([e.text for e in train])
     inputs, targets = token_targets(features, train, labels)
     if config.warm_start:
-        reads = [(descriptions or {}).get(label, label) for label in labels]
+        reads = [concept_read(label, descriptions) for label in labels]
         start = HeadWeights.from_labels(encoder, reads)
     else:
         start = cold_start(targets, inputs.shape[1])

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from nuner.core.concepts import MAX_CONCEPT_TOKENS, normalize_concept
+from nuner.core.concepts import MAX_CONCEPT_TOKENS, concept_read
 from nuner.core.labels import LabelSet
 from nuner.training.checkpoint import load_fast_tokenizer
 from nuner.training.pretrain.model import CONCEPT_ENCODER, load_dual_encoder
@@ -31,10 +31,9 @@ class LabelNameScorer:
     bias: float
 
 
-def label_reads(label_set: LabelSet, reads: Mapping[str, str] | None = None) -> list[str]:
-    """What the concept encoder reads for each type, in the label set's order: its
-    written-out name or description where ``reads`` has one, else the type itself."""
-    return [normalize_concept((reads or {}).get(t, t)) for t in label_set.entity_types]
+def names_read(label_set: LabelSet, reads: Mapping[str, str] | None = None) -> list[str]:
+    """What the concept encoder reads for each type, in the label set's order."""
+    return [concept_read(t, reads) for t in label_set.entity_types]
 
 
 def label_name_scorer(
@@ -44,7 +43,7 @@ def label_name_scorer(
     dual, info = load_dual_encoder(backbone)
     tokenizer = load_fast_tokenizer(f"{backbone}/{CONCEPT_ENCODER}")
     batch = tokenizer(
-        label_reads(label_set, reads),
+        names_read(label_set, reads),
         padding=True,
         truncation=True,
         max_length=MAX_CONCEPT_TOKENS,

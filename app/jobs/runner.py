@@ -152,6 +152,7 @@ class JobRunner:
             on_stage=lambda stage: self._on_stage(job.id, stage),
             show_progress=False,
             build_prefix=build_prefix(job.id),
+            label_reads=request.descriptions,
         )
         return version, _metrics(version.manifest, history, device, len(train), len(dev or []))
 

@@ -46,6 +46,11 @@ class Hyperparameters(BaseModel):
     features: FeatureKind = DEFAULTS.features
     shape_features: ShapeFeatures = DEFAULTS.shape_features
     freeze_encoder: bool = DEFAULTS.freeze_encoder
+    warm_start: bool = Field(
+        default=DEFAULTS.warm_start,
+        description="Where the backbone has a concept encoder (the starter's does), start "
+        "the head from the label names (or `descriptions`).",
+    )
     max_length: int = Field(default=DEFAULTS.max_length, ge=32, le=512)
     seed: int = Field(default=DEFAULTS.seed, ge=0, le=2**31 - 1)
 
@@ -112,7 +117,8 @@ class FinetuneRequest(BaseModel):
     backbone: StrictStr | None = Field(
         default=None,
         description="A backbone from the server's list (`GET /v1/finetune/backbones`); "
-        "default: 'default'.",
+        "default: 'default' (NUNER_BACKBONE: the starter's pre-trained encoder where it is "
+        "built, else the packaged all-MiniLM-L6-v2).",
     )
     mode: Literal["head", "full"] | None = Field(
         default=None,
@@ -127,8 +133,9 @@ class FinetuneRequest(BaseModel):
     )
     descriptions: dict[StrictStr, StrictStr] = Field(
         default_factory=dict,
-        description="Head mode: what the concept encoder reads in place of a label's name "
-        'for the warm start, e.g. {"PER": "person"}.',
+        description="What the concept encoder reads in place of a label's name for the "
+        "warm start (head mode, and full mode on a backbone with a concept encoder), e.g. "
+        '{"ACTOR": "actor name"}; CoNLL and OntoNotes tags such as PER read as their names.',
     )
     head: HeadOptions = Field(default_factory=HeadOptions)
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from nuner.core.alignment import MisalignedPolicy
 from nuner.core.decoding import Aggregation, Decoding
@@ -25,6 +25,9 @@ Tagging = Literal["bio", "io"]
 Device = Literal["auto", "cpu", "cuda"]
 
 
+WARM_HEAD_RATE_FACTOR = 10.0
+
+
 class FinetuneConfig(BaseModel):
     """Hyper-parameters; defaults chosen on dev data (docs/fewshot.md)."""
 
@@ -39,7 +42,14 @@ class FinetuneConfig(BaseModel):
         default=False, description="Train only the head, on features computed once."
     )
     learning_rate: float = Field(default=2e-4, gt=0, le=1e-1)
-    head_learning_rate: float | None = Field(default=None, gt=0, le=1.0)
+    head_learning_rate: float | None = Field(
+        default=None,
+        gt=0,
+        le=1.0,
+        description="Rate of the head; default: WARM_HEAD_RATE_FACTOR x learning_rate for a "
+        "warm-started head, which must move from its zero-shot start within a few steps, "
+        "learning_rate for a random one (both chosen on dev: docs/levers.md).",
+    )
     shape_learning_rate: float = Field(
         default=2e-3,
         gt=0,
@@ -76,10 +86,12 @@ class FinetuneConfig(BaseModel):
     )
     probe_learning_rate: float = Field(default=5e-3, gt=0, le=1.0)
     warm_start: bool = Field(
-        default=False,
-        description="Start the head from the concept encoder's vectors of the label names "
-        "(a `nuner pretrain` backbone), so the tagger begins as that backbone's zero-shot "
-        "tagger; needs the linear head on the last layer (nuner.training.warm_start).",
+        default=True,
+        description="Where the backbone has a concept encoder (a `nuner pretrain` backbone "
+        "such as the starter's), start the head from its vectors of the label names, so the "
+        "tagger begins as that backbone's zero-shot tagger (chosen on dev: docs/levers.md); "
+        "a backbone without one, or a head other than linear on the last layer, starts "
+        "from a random head (nuner.training.warm_start).",
     )
     label_smoothing: float = Field(
         default=0.0,
@@ -116,16 +128,15 @@ class FinetuneConfig(BaseModel):
     seed: int = 0
     device: Device = "auto"
 
-    @model_validator(mode="after")
-    def _warm_start_fits_the_head(self) -> FinetuneConfig:
-        if self.warm_start and (
-            self.head != "linear" or self.features != "last" or self.shape_features == "head"
-        ):
-            raise ValueError(
-                "warm_start needs head 'linear', features 'last' and shape_features other "
-                "than 'head': the zero-shot scorer is linear in the last layer's unit vectors"
-            )
-        return self
+    def head_rate(self, warm: bool) -> float:
+        if self.head_learning_rate is not None:
+            return self.head_learning_rate
+        return self.learning_rate * (WARM_HEAD_RATE_FACTOR if warm else 1.0)
+
+    @property
+    def head_can_warm_start(self) -> bool:
+        """The zero-shot scorer is linear in the last layer's unit vectors."""
+        return self.head == "linear" and self.features == "last" and self.shape_features != "head"
 
 
 DEFAULTS = FinetuneConfig()

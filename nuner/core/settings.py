@@ -34,9 +34,10 @@ class NunerSettings(BaseSettings):
     )
     # --- models --------------------------------------------------------------
     backbone: str = Field(
-        default="default",
-        description="Encoder to fine-tune: 'default' (packaged all-MiniLM-L6-v2), "
-        "a local Hugging Face directory, or a hub id.",
+        default="auto",
+        description="Encoder to fine-tune: 'auto' (the starter encoder's pre-trained text "
+        "encoder where it is built, else the packaged one), 'starter', 'default' (packaged "
+        "all-MiniLM-L6-v2), a local Hugging Face directory, or a hub id.",
     )
     allow_hub_downloads: bool = Field(
         default=False, description="Let hub ids download weights; off so nothing leaves the host."

@@ -8,7 +8,9 @@ import pytest
 from nuner.app import starter
 from nuner.app.main import create_app
 from nuner.app.registry import Registry
+from nuner.core.backbones import starter_built
 from nuner.export.calibrate import NEGATIVE_LABELS, THRESHOLD_GRID, with_negatives
+from nuner.training.pretrain.trainer import CHECKPOINTS
 from tests.app.conftest import running
 
 TINY = {"epochs": 1, "learning_rate": 2e-3, "batch_size": 8, "max_length": 48, "negatives": 8}
@@ -42,6 +44,9 @@ async def test_first_start_builds_the_starter_and_later_starts_reuse_it(settings
     assert manifest["metrics"]["calibration"]["data"] == "nuner_sample1k held-out tenth"
     assert registry.encoders.default_reference() == "starter"
     assert not (settings.home_dir / "starter" / "bundle").exists()  # only the store keeps it
+    # the pre-trained dual encoder stays as the `starter` backbone, without its resume state
+    assert starter_built(settings.backbones_dir)
+    assert not (settings.backbones_dir / "starter" / CHECKPOINTS).exists()
     # a later start finds it and builds nothing
     assert starter.ensure_starter_encoder(settings) is None
     async with running(create_app(settings)) as client:

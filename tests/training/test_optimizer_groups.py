@@ -2,6 +2,7 @@
 
 import pytest
 
+from nuner.core.hyperparameters import WARM_HEAD_RATE_FACTOR
 from nuner.training.finetune import FinetuneConfig, _optimizer
 from nuner.training.model import NunerTagger
 
@@ -10,7 +11,7 @@ from nuner.training.model import NunerTagger
 def test_rates_fall_by_the_decay_per_layer_below_the_top(request, backbone):
     model = NunerTagger.from_backbone(str(request.getfixturevalue(backbone)), ["O", "B-X", "I-X"])
     config = FinetuneConfig(learning_rate=1e-3, head_learning_rate=5e-3, layer_lr_decay=0.5)
-    groups = _optimizer(model, config).param_groups
+    groups = _optimizer(model, config, warm=False).param_groups
     head, encoder = groups[0], groups[1:]
     assert head["lr"] == 5e-3
     assert {id(p) for p in head["params"]} == {id(p) for p in model.head.parameters()}
@@ -22,7 +23,7 @@ def test_rates_fall_by_the_decay_per_layer_below_the_top(request, backbone):
 
 def test_no_decay_is_one_rate_for_the_whole_encoder(tiny_bert_dir):
     model = NunerTagger.from_backbone(str(tiny_bert_dir), ["O", "B-X", "I-X"])
-    groups = _optimizer(model, FinetuneConfig(learning_rate=2e-4)).param_groups
+    groups = _optimizer(model, FinetuneConfig(learning_rate=2e-4), warm=False).param_groups
     assert {g["lr"] for g in groups} == {2e-4}
 
 
@@ -31,7 +32,7 @@ def test_shape_embeddings_learn_at_their_own_rate(tiny_bert_dir):
         str(tiny_bert_dir), ["O", "B-X", "I-X"], shape_features="input"
     )
     config = FinetuneConfig(learning_rate=2e-4, shape_learning_rate=3e-3)
-    groups = _optimizer(model, config).param_groups
+    groups = _optimizer(model, config, warm=False).param_groups
     shape_groups = [
         g for g in groups if any(p is model.shape_embeddings.weight for p in g["params"])
     ]
@@ -44,5 +45,17 @@ def test_a_fixed_one_hot_is_not_trained(tiny_bert_dir):
     model = NunerTagger.from_backbone(
         str(tiny_bert_dir), ["O", "B-X", "I-X"], shape_features="head"
     )
-    trained = {id(p) for g in _optimizer(model, FinetuneConfig()).param_groups for p in g["params"]}
+    groups = _optimizer(model, FinetuneConfig(), warm=False).param_groups
+    trained = {id(p) for g in groups for p in g["params"]}
     assert id(model.shape_embeddings.weight) not in trained
+
+
+def test_a_warm_head_learns_faster_unless_its_rate_is_set(tiny_bert_dir):
+    model = NunerTagger.from_backbone(str(tiny_bert_dir), ["O", "B-X", "I-X"])
+    config = FinetuneConfig(learning_rate=2e-4)
+    assert _optimizer(model, config, warm=True).param_groups[0]["lr"] == pytest.approx(
+        2e-4 * WARM_HEAD_RATE_FACTOR
+    )
+    assert _optimizer(model, config, warm=False).param_groups[0]["lr"] == 2e-4
+    pinned = FinetuneConfig(learning_rate=2e-4, head_learning_rate=1e-3)
+    assert _optimizer(model, pinned, warm=True).param_groups[0]["lr"] == 1e-3

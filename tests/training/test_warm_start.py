@@ -7,11 +7,11 @@ import torch
 
 from nuner.core.hyperparameters import FinetuneConfig
 from nuner.core.labels import LabelSet
-from nuner.training.checkpoint import CheckpointError, load_fast_tokenizer
+from nuner.training.checkpoint import load_fast_tokenizer
 from nuner.training.finetune import finetune
 from nuner.training.model import NunerTagger
 from nuner.training.pretrain.model import load_dual_encoder
-from nuner.training.warm_start import label_name_scorer, label_reads, warm_head_parameters
+from nuner.training.warm_start import label_name_scorer, names_read, warm_head_parameters
 from tests.conftest import pretrain_tiny_dual_encoder
 
 TYPES = LabelSet.from_types(["LOC", "PER"])
@@ -35,7 +35,7 @@ def test_warm_head_scores_each_type_as_the_dual_encoder_does(dual_dir):
     tagger.eval()
     batch = _inputs(dual_dir, ["Ada Lovelace lived in London .", "Paris"])
     dual, _ = load_dual_encoder(dual_dir)
-    names = _inputs(dual_dir, label_reads(TYPES, NAMES))
+    names = _inputs(dual_dir, names_read(TYPES, NAMES))
     with torch.no_grad():
         logits = tagger(batch["input_ids"], batch["attention_mask"]).logits
         zero_shot = dual(
@@ -48,8 +48,13 @@ def test_warm_head_scores_each_type_as_the_dual_encoder_does(dual_dir):
             assert torch.allclose(logits[..., tag], zero_shot[..., index], atol=1e-4)
 
 
-def test_label_reads_take_the_written_out_name_or_the_type():
-    assert label_reads(TYPES, {"PER": "  Person  name"}) == ["loc", "person name"]
+def test_names_read_take_the_description_the_standard_tag_name_or_the_type():
+    assert names_read(TYPES, {"PER": "  Person  name"}) == ["location", "person name"]
+    assert names_read(TYPES) == ["location", "person"]
+    assert names_read(LabelSet.from_types(["Dish", "Restaurant  Name"])) == [
+        "dish",
+        "restaurant name",
+    ]
 
 
 def test_warm_start_fine_tunes_from_a_dual_encoder(dual_dir, conll_sample):
@@ -57,14 +62,22 @@ def test_warm_start_fine_tunes_from_a_dual_encoder(dual_dir, conll_sample):
     result = finetune(str(dual_dir), conll_sample, config, show_progress=False)
     assert result.model.config.normalize_features
     assert len(result.history) == 2
+    reads = result.training_info(config, str(dual_dir), {})["warm_start_reads"]
+    assert reads == {
+        "LOC": "location",
+        "MISC": "miscellaneous",
+        "ORG": "organization",
+        "PER": "person",
+    }
 
 
-def test_warm_start_needs_a_concept_encoder(tiny_bert_dir, conll_sample):
-    config = FinetuneConfig(warm_start=True, epochs=1, max_length=64)
-    with pytest.raises(CheckpointError, match="not a pre-trained dual encoder"):
-        finetune(str(tiny_bert_dir), conll_sample, config, show_progress=False)
-
-
-def test_warm_start_refuses_heads_it_cannot_start():
-    with pytest.raises(ValueError, match="warm_start needs"):
-        FinetuneConfig(warm_start=True, features="two_emb")
+@pytest.mark.parametrize("features", ["last", "two_emb"])
+def test_where_no_warm_start_applies_the_head_starts_random(
+    tiny_bert_dir, dual_dir, conll_sample, features
+):
+    """No concept encoder (tiny BERT), or a head the scorer cannot be (two_emb)."""
+    backbone = tiny_bert_dir if features == "last" else dual_dir
+    config = FinetuneConfig(warm_start=True, features=features, epochs=1, max_length=64)
+    result = finetune(str(backbone), conll_sample, config, show_progress=False)
+    assert not result.model.config.normalize_features
+    assert result.warm_start_reads is None

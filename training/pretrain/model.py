@@ -18,11 +18,11 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModel, PreTrainedModel
 
+from nuner.core.backbones import PRETRAINING_FILE
 from nuner.training.checkpoint import CheckpointError
 
 # What a `nuner pretrain` backbone directory holds beside the text encoder.
 CONCEPT_ENCODER = "concept_encoder"
-PRETRAINING_FILE = "pretraining.json"
 
 
 def load_encoder(path: str) -> PreTrainedModel:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from nuner.core.backbones import PRETRAINING_FILE
 from nuner.training.checkpoint import load_fast_tokenizer, text_encoder_for
 from nuner.training.finetune import apply_gradients, seed_everything
 from nuner.training.pretrain.data import (
@@ -36,7 +37,6 @@ from nuner.training.pretrain.data import (
 from nuner.training.pretrain.loss import masked_bce, targets_and_mask
 from nuner.training.pretrain.model import (
     CONCEPT_ENCODER,
-    PRETRAINING_FILE,
     DualEncoder,
     encoder_layers,
     freeze_bottom,
