@@ -157,6 +157,7 @@ def _build(
             "backbone_pretraining": info.get("backbone_pretraining"),
             "config": info.get("config", {}),
             "alignment": info.get("alignment", {}),
+            "warm_start_reads": info.get("warm_start_reads"),
             **({"refused_variants": dropped} if dropped else {}),
         },
         metrics={"dev": info.get("dev_metrics")} if info.get("dev_metrics") else {},
