@@ -158,17 +158,26 @@ LEVERS: dict[str, Lever] = {
         baseline="now",
     ),
     "warm-starter": Lever(
-        {"warm_start": True, "head_learning_rate": 2e-4},
+        {"warm_start": True, "learning_rate": 2e-4, "head_learning_rate": 2e-4},
         "head then fine-tune: the head starts as the starter's zero-shot scorer of the "
         "written-out label names (bench/zeroshot.py LABEL_NAMES) over unit features",
         backbone="starter",
         baseline="starter",
     ),
     "warm-starter-hlr2e-3": Lever(
-        {"warm_start": True, "head_learning_rate": 2e-3},
+        {"warm_start": True, "learning_rate": 2e-4, "head_learning_rate": 2e-3},
         "the warm start with the head at 10x the encoder's rate, so the examples can move it",
         backbone="starter",
         baseline="starter",
+    ),
+    # The default of 2026-12-03 is warm-starter-hlr2e-3 (backbone auto = starter, warm
+    # start, the warm head at 10x the encoder's rate); the levers below change it.
+    "warm-lr1e-4": Lever(
+        {"learning_rate": 1e-4, "head_learning_rate": 2e-3},
+        "the encoder at half the rate (1e-4) under the warm head at 2e-3: the head "
+        "starts useful, so the encoder may need to move less",
+        backbone="starter",
+        baseline="warm-starter-hlr2e-3",
     ),
     "mpnet": Lever(
         {**VITERBI, "shape_features": "input", "shape_learning_rate": 2e-3},

@@ -40,6 +40,10 @@ Shapes = Annotated[
 ]
 FreezeEncoder = Annotated[bool, typer.Option(help="Train the head only, encoder frozen.")]
 LearningRate = Annotated[float, typer.Option("--lr", help="Learning rate.")]
+EncoderRate = Annotated[
+    float | None,
+    typer.Option("--lr", help="Encoder learning rate (default: 1e-4 under a warm head, or 2e-4)."),
+]
 Epochs = Annotated[int, typer.Option(help="Maximum epochs.")]
 BatchSize = Annotated[int, typer.Option(help="Windows per batch.")]
 MaxLength = Annotated[int, typer.Option(help="Tokens per window (special tokens included).")]
@@ -184,7 +188,7 @@ def finetune(
     features: Features = DEFAULTS.features,
     shapes: Shapes = DEFAULTS.shape_features,
     freeze_encoder: FreezeEncoder = DEFAULTS.freeze_encoder,
-    lr: LearningRate = DEFAULTS.learning_rate,
+    lr: EncoderRate = DEFAULTS.learning_rate,
     epochs: Epochs = DEFAULTS.epochs,
     batch_size: BatchSize = DEFAULTS.batch_size,
     max_length: MaxLength = DEFAULTS.max_length,
@@ -237,7 +241,7 @@ def evaluate(
     features: Features = DEFAULTS.features,
     shapes: Shapes = DEFAULTS.shape_features,
     freeze_encoder: FreezeEncoder = DEFAULTS.freeze_encoder,
-    lr: LearningRate = DEFAULTS.learning_rate,
+    lr: EncoderRate = DEFAULTS.learning_rate,
     epochs: Epochs = DEFAULTS.epochs,
     batch_size: BatchSize = DEFAULTS.batch_size,
     threads: Threads = None,
@@ -639,7 +643,7 @@ def create_tagger(
     train: Annotated[Path, typer.Option(help="Training examples (.jsonl or CoNLL).")],
     dev: Annotated[Path | None, typer.Option(help="Dev examples: early stopping.")] = None,
     backbone: Backbone = None,
-    lr: LearningRate = DEFAULTS.learning_rate,
+    lr: EncoderRate = DEFAULTS.learning_rate,
     epochs: Epochs = DEFAULTS.epochs,
     batch_size: BatchSize = DEFAULTS.batch_size,
     max_f1_drop: MaxF1Drop = 0.5,

@@ -307,13 +307,13 @@ def _optimizer(model: NunerTagger, config: FinetuneConfig, warm: bool) -> torch.
     shapes = model.shape_embeddings
     if shapes is not None and shapes.weight.requires_grad:
         groups.append({"params": [shapes.weight], "lr": config.shape_learning_rate})
-    groups += _encoder_groups(model, config)
+    groups += _encoder_groups(model, config.encoder_rate(warm), config.layer_lr_decay)
     return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
 
 
-def _encoder_groups(model: NunerTagger, config: FinetuneConfig) -> list[dict]:
+def _encoder_groups(model: NunerTagger, rate: float, decay: float) -> list[dict]:
     """Trainable encoder parameters by depth (embeddings 0, layer i at i + 1, the
-    rest on top), each depth at ``learning_rate * layer_lr_decay ** (top - depth)``."""
+    rest on top), each depth at ``rate * decay ** (top - depth)``."""
     top = model.encoder.config.num_hidden_layers
     by_depth: dict[int, list[torch.nn.Parameter]] = {}
     for name, parameter in model.encoder.named_parameters():
@@ -323,6 +323,6 @@ def _encoder_groups(model: NunerTagger, config: FinetuneConfig) -> list[dict]:
         depth = int(layer.group(1)) + 1 if layer else 0 if "embeddings" in name else top
         by_depth.setdefault(depth, []).append(parameter)
     return [
-        {"params": params, "lr": config.learning_rate * config.layer_lr_decay ** (top - depth)}
+        {"params": params, "lr": rate * decay ** (top - depth)}
         for depth, params in sorted(by_depth.items())
     ]

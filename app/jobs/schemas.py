@@ -40,7 +40,12 @@ class Hyperparameters(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)  # `"seed": false` is not 0
 
     epochs: int = Field(default=DEFAULTS.epochs, ge=1, le=100)
-    learning_rate: float = Field(default=DEFAULTS.learning_rate, ge=1e-6, le=1e-2)
+    learning_rate: float | None = Field(
+        default=DEFAULTS.learning_rate,
+        ge=1e-6,
+        le=1e-2,
+        description="The encoder's; null: 1e-4 under a warm-started head, else 2e-4.",
+    )
     batch_size: int = Field(default=DEFAULTS.batch_size, ge=1, le=64)
     head: HeadKind = DEFAULTS.head
     features: FeatureKind = DEFAULTS.features

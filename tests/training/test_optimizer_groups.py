@@ -2,7 +2,7 @@
 
 import pytest
 
-from nuner.core.hyperparameters import WARM_HEAD_RATE_FACTOR
+from nuner.core.hyperparameters import COLD_ENCODER_RATE, WARM_ENCODER_RATE, WARM_HEAD_RATE
 from nuner.training.finetune import FinetuneConfig, _optimizer
 from nuner.training.model import NunerTagger
 
@@ -50,12 +50,15 @@ def test_a_fixed_one_hot_is_not_trained(tiny_bert_dir):
     assert id(model.shape_embeddings.weight) not in trained
 
 
-def test_a_warm_head_learns_faster_unless_its_rate_is_set(tiny_bert_dir):
+def test_a_warm_head_learns_faster_and_its_encoder_slower_unless_set(tiny_bert_dir):
     model = NunerTagger.from_backbone(str(tiny_bert_dir), ["O", "B-X", "I-X"])
-    config = FinetuneConfig(learning_rate=2e-4)
-    assert _optimizer(model, config, warm=True).param_groups[0]["lr"] == pytest.approx(
-        2e-4 * WARM_HEAD_RATE_FACTOR
-    )
-    assert _optimizer(model, config, warm=False).param_groups[0]["lr"] == 2e-4
-    pinned = FinetuneConfig(learning_rate=2e-4, head_learning_rate=1e-3)
-    assert _optimizer(model, pinned, warm=True).param_groups[0]["lr"] == 1e-3
+
+    def rates(config: FinetuneConfig, warm: bool) -> tuple[float, set[float]]:
+        head, *encoder = _optimizer(model, config, warm=warm).param_groups
+        return head["lr"], {g["lr"] for g in encoder}
+
+    assert rates(FinetuneConfig(), warm=True) == (WARM_HEAD_RATE, {WARM_ENCODER_RATE})
+    assert rates(FinetuneConfig(), warm=False) == (COLD_ENCODER_RATE, {COLD_ENCODER_RATE})
+    pinned = FinetuneConfig(learning_rate=3e-4, head_learning_rate=1e-3)
+    assert rates(pinned, warm=True) == (1e-3, {3e-4})
+    assert rates(FinetuneConfig(learning_rate=3e-4), warm=False) == (3e-4, {3e-4})
