@@ -201,6 +201,7 @@ def _write_page() -> None:
     runs = {
         "before": before,
         PREVIOUS: [r for r in defaults if r["config"] == PREVIOUS_NAME],
+        **{name: [r for r in defaults if r["config"] == name] for name in INTERMEDIATE},
         NOW: [r for r in defaults if r["config"] == DEFAULT_NAME],
     }
     summaries = {
@@ -302,6 +303,7 @@ def _report(summaries: dict, selection: dict, runs: dict[str, list[dict]]) -> st
     configs = {
         "before": before_config.model_dump(include=SHOWN_FIELDS),
         PREVIOUS: DEFAULT_HISTORY[PREVIOUS_NAME].config().model_dump(include=SHOWN_FIELDS),
+        **{n: d.config().model_dump(include=SHOWN_FIELDS) for n, d in INTERMEDIATE.items()},
         NOW: DEFAULT_HISTORY[DEFAULT_NAME].config().model_dump(include=SHOWN_FIELDS),
     }
     config_lines = "\n".join(f"* {name}: `{json.dumps(c)}`" for name, c in configs.items())
@@ -338,7 +340,9 @@ the first `nuner serve` builds), its head warm-started from the label names
 previous default (2026-12-02) added word shapes, Viterbi decoding and its
 join; the product default now (2026-12-03) adds the pre-trained backbone and
 the warm start, kept on dev data ([decoding.md](decoding.md),
-[levers.md](levers.md)).
+[levers.md](levers.md)); `starter-warm-lr2e-4` is the same with the encoder
+still at 2e-4, measured on test before `warm-lr1e-4` was judged on dev (the
+lower rate was chosen on dev alone, before its test runs).
 
 Protocol (`nuner evaluate`, `training/fewshot.py`): for each k and seed
 0-4, sample a training set with the greedy k~2k sampler from the train split
