@@ -25,7 +25,7 @@ from nuner.app.encoder_registry import EncoderVersion
 from nuner.app.registry import Registry
 from nuner.app.settings import Settings
 from nuner.core.atomic import exclusive_lock
-from nuner.core.backbones import STARTER_BACKBONE
+from nuner.core.backbones import PRETRAINING_FILE, STARTER_BACKBONE, starter_built
 from nuner.core.concepts import normalize_concept
 from nuner.core.datasets import read_jsonl
 from nuner.core.settings import NunerSettings
@@ -76,6 +76,7 @@ def ensure_starter_encoder(settings: Settings) -> EncoderVersion | None:
     the store is opened only where a starter applies at all."""
     if not applies(settings):
         return None
+    _adopt_earlier_build(settings)
     registry = Registry.from_settings(settings)
     if not wanted(settings, registry):
         return None
@@ -83,6 +84,17 @@ def ensure_starter_encoder(settings: Settings) -> EncoderVersion | None:
         if registry.encoders.names():  # another process built it meanwhile
             return None
         return build_starter_encoder(registry, settings)
+
+
+def _adopt_earlier_build(settings: NunerSettings) -> None:
+    """Builds before 2026-12-03 left the pre-trained encoder in the work directory,
+    where the fine-tune default does not look: move it to the ``starter`` backbone."""
+    earlier = settings.home_dir / "starter" / "pretrained"
+    if (earlier / PRETRAINING_FILE).is_file() and not starter_built(settings.backbones_dir):
+        settings.backbones_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(settings.backbones_dir / STARTER_BACKBONE, ignore_errors=True)
+        earlier.rename(settings.backbones_dir / STARTER_BACKBONE)
+        logger.warning("moved the starter's pre-trained encoder to the backbone 'starter'")
 
 
 def _work_dir(settings: NunerSettings) -> Path:
@@ -94,7 +106,7 @@ def _work_dir(settings: NunerSettings) -> Path:
 def build_starter_encoder(registry: Registry, settings: NunerSettings) -> EncoderVersion:
     """The pre-trained dual encoder stays as the ``starter`` backbone, which the
     fine-tune default (``auto``) takes and warm-starts its heads from."""
-    from nuner.core.backbones import resolve_backbone, starter_built
+    from nuner.core.backbones import resolve_backbone
     from nuner.export.calibrate import CalibrationSet, with_negatives
     from nuner.export.encoder_writer import write_encoder_bundle
     from nuner.training.pretrain.data import load_sources

@@ -3,12 +3,14 @@ published as the default, reused on later starts; never from NC data."""
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 
 from nuner.app import starter
 from nuner.app.main import create_app
 from nuner.app.registry import Registry
-from nuner.core.backbones import starter_built
+from nuner.core.backbones import PRETRAINING_FILE, starter_built
 from nuner.export.calibrate import NEGATIVE_LABELS, THRESHOLD_GRID, with_negatives
 from nuner.training.pretrain.trainer import CHECKPOINTS
 from tests.app.conftest import running
@@ -80,3 +82,18 @@ def test_the_held_out_tenth_is_never_trained_on():
         own = {s.label for s in example.spans}
         assert own <= set(labels) and len(labels) == len(own) + NEGATIVE_LABELS
         assert all(label == label.lower() for label in own)
+
+
+def test_a_starter_built_before_the_backbone_move_is_adopted(settings, tmp_path):
+    """The pre-trained encoder of an earlier build (in the work directory) becomes
+    the `starter` backbone on the next start; nothing is rebuilt for it."""
+    earlier = settings.home_dir / "starter" / "pretrained"
+    earlier.mkdir(parents=True)
+    (earlier / PRETRAINING_FILE).write_text("{}")
+    (earlier / "config.json").write_text("{}")
+    registry = Registry.from_settings(settings)
+    with mock.patch.object(starter, "wanted", return_value=False) as asked:
+        assert starter.ensure_starter_encoder(settings) is None
+    asked.assert_called_once()
+    assert starter_built(settings.backbones_dir) and not earlier.exists()
+    assert registry.encoders.names() == []
