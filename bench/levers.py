@@ -170,8 +170,8 @@ LEVERS: dict[str, Lever] = {
         backbone="starter",
         baseline="starter",
     ),
-    # The default of 2026-12-03 is warm-starter-hlr2e-3 (backbone auto = starter, warm
-    # start, the warm head at 10x the encoder's rate); the levers below change it.
+    # Levers on warm-starter-hlr2e-3, the first warm default; warm-lr1e-4 won and is the
+    # fine-tune default of 2026-12-03 (backbone auto = starter, warm start, those rates).
     "warm-lr1e-4": Lever(
         {"learning_rate": 1e-4, "head_learning_rate": 2e-3},
         "the encoder at half the rate (1e-4) under the warm head at 2e-3: the head "
