@@ -35,7 +35,7 @@ from nuner.training.metrics import EntityReport
 from nuner.training.model import NunerTagger, tagging_loss
 from nuner.training.predict import evaluate_pipeline, torch_pipeline
 from nuner.training.pretrain.model import is_dual_encoder
-from nuner.training.warm_start import label_name_scorer, names_read, warm_head_parameters
+from nuner.training.warm_start import label_name_scorer, warm_head_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -138,8 +138,8 @@ def finetune(
     )
     reads = None
     if warm:
-        reads = dict(zip(label_set.entity_types, names_read(label_set, label_reads), strict=True))
         scorer = label_name_scorer(backbone, label_set, label_reads)
+        reads = scorer.reads
         # the threshold head taggers decode at (chosen on dev: docs/heads.md)
         model.set_head(*warm_head_parameters(scorer, HEAD_DEFAULTS.threshold))
     model.freeze_encoder(config.freeze_encoder)

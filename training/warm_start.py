@@ -29,6 +29,7 @@ class LabelNameScorer:
     vectors: torch.Tensor  # (types, hidden), unit rows, in the label set's order
     scale: float
     bias: float
+    reads: dict[str, str]  # type -> the name its vector was read from
 
 
 def names_read(label_set: LabelSet, reads: Mapping[str, str] | None = None) -> list[str]:
@@ -42,8 +43,9 @@ def label_name_scorer(
     """Raises CheckpointError for a backbone with no concept encoder."""
     dual, info = load_dual_encoder(backbone)
     tokenizer = load_fast_tokenizer(f"{backbone}/{CONCEPT_ENCODER}")
+    names = names_read(label_set, reads)
     batch = tokenizer(
-        names_read(label_set, reads),
+        names,
         padding=True,
         truncation=True,
         max_length=MAX_CONCEPT_TOKENS,
@@ -51,7 +53,8 @@ def label_name_scorer(
     )
     with torch.no_grad():
         vectors = dual.concept_vectors(batch["input_ids"], batch["attention_mask"])
-    return LabelNameScorer(vectors, info["logit_scale"], info["logit_bias"])
+    read = dict(zip(label_set.entity_types, names, strict=True))
+    return LabelNameScorer(vectors, info["logit_scale"], info["logit_bias"], read)
 
 
 def warm_head_parameters(
