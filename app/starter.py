@@ -106,28 +106,19 @@ def _work_dir(settings: NunerSettings) -> Path:
 def build_starter_encoder(registry: Registry, settings: NunerSettings) -> EncoderVersion:
     """The pre-trained dual encoder stays as the ``starter`` backbone, which the
     fine-tune default (``auto``) takes and warm-starts its heads from."""
-    from nuner.core.backbones import resolve_backbone
     from nuner.export.calibrate import CalibrationSet, with_negatives
     from nuner.export.encoder_writer import write_encoder_bundle
-    from nuner.training.pretrain.data import load_sources
-    from nuner.training.pretrain.trainer import CHECKPOINTS, PretrainConfig, pretrain
     from nuner.training.torch_setup import prepare_torch
 
     prepare_torch(None)
-    train_texts, held_out = split_sample(read_jsonl(starter_data()))
+    _, held_out = split_sample(read_jsonl(starter_data()))
     backbone = settings.backbones_dir / STARTER_BACKBONE
     if not starter_built(settings.backbones_dir):
-        examples, sources = load_sources([starter_data()])
-        examples = [e for e in examples if e.text in train_texts]
-        sources[0].update(sentences=len(examples), held_out=len(held_out))
         logger.warning(
-            "first start: building the starter encoder (pre-training on %d MIT-licensed "
-            "sentences, then export and verification; a few minutes on 2 CPU cores, once)",
-            len(examples),
+            "first start: building the starter encoder (pre-training on the MIT-licensed "
+            "sample, then export and verification; a few minutes on 2 CPU cores, once)"
         )
-        config = PretrainConfig(**STARTER_PRETRAINING, seed=SEED)
-        pretrain(str(resolve_backbone(None)), examples, config, backbone, sources)
-        shutil.rmtree(backbone / CHECKPOINTS, ignore_errors=True)  # complete: no resume
+        pretrain_starter(backbone)
     bundle = _work_dir(settings) / "bundle"
     if bundle.exists():  # written by a build that stopped before publishing
         shutil.rmtree(bundle)
@@ -141,6 +132,23 @@ def build_starter_encoder(registry: Registry, settings: NunerSettings) -> Encode
     shutil.rmtree(bundle)
     logger.warning("starter encoder %s published and made the default", published.ref)
     return published
+
+
+def pretrain_starter(output: Path, pretraining: dict | None = None) -> None:
+    """The packaged backbone pre-trained on the sample less its held-out tenth;
+    ``pretraining``: PretrainConfig fields (default STARTER_PRETRAINING), so a
+    benchmark can build variants of the starter the same way (bench/levers.py)."""
+    from nuner.core.backbones import resolve_backbone
+    from nuner.training.pretrain.data import load_sources
+    from nuner.training.pretrain.trainer import CHECKPOINTS, PretrainConfig, pretrain
+
+    train_texts, held_out = split_sample(read_jsonl(starter_data()))
+    examples, sources = load_sources([starter_data()])
+    examples = [e for e in examples if e.text in train_texts]
+    sources[0].update(sentences=len(examples), held_out=len(held_out))
+    config = PretrainConfig(**(pretraining or STARTER_PRETRAINING), seed=SEED)
+    pretrain(str(resolve_backbone(None)), examples, config, output, sources)
+    shutil.rmtree(output / CHECKPOINTS, ignore_errors=True)  # complete: no resume
 
 
 def split_sample(examples: list[Example]) -> tuple[set[str], list[Example]]:
