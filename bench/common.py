@@ -16,8 +16,10 @@ from pathlib import Path
 
 import httpx
 
-from nuner.core.backbones import resolve_backbone
+from nuner.app.starter import pretrain_starter
+from nuner.core.backbones import PRETRAINING_FILE, resolve_backbone
 from nuner.core.datasets import read_jsonl
+from nuner.core.settings import NunerSettings
 from nuner.core.types import Example, Span
 from nuner.export.bundle_writer import write_bundle
 from nuner.export.verify import Tolerances
@@ -34,6 +36,26 @@ CONLL = DATASETS / "conll2003"
 RESULT_DATASETS = ("conll2003", "wnut2017", "mit_movie", "mit_restaurant")
 SELECTION_DATASETS = ("conll2003", "wnut2017")
 WORK = ROOT / ".bench"
+
+# Starters pre-trained otherwise than today's (PretrainConfig fields), built as the
+# first start builds the starter (nuner.app.starter.pretrain_starter) into
+# .bench/backbones on first use; what ran on an earlier starter is pinned to it here.
+FROZEN_HALF_STARTER = {"epochs": 3, "learning_rate": 1e-4}  # the starter of 2026-12-03
+STARTER_VARIANTS: dict[str, dict] = {
+    "starter-frozen-half": FROZEN_HALF_STARTER,
+    "starter-e6": {**FROZEN_HALF_STARTER, "epochs": 6},
+    "starter-f0": {**FROZEN_HALF_STARTER, "frozen_layers": 0},
+}
+
+
+def bench_backbone(name: str | None) -> str:
+    """A resolve_backbone name, or a starter variant (built once, resumable)."""
+    if name not in STARTER_VARIANTS:
+        return resolve_backbone(name, backbones_dir=NunerSettings().backbones_dir)
+    variant = WORK / "backbones" / name
+    if not (variant / PRETRAINING_FILE).is_file():
+        pretrain_starter(variant, STARTER_VARIANTS[name])
+    return str(variant)
 
 
 def conll_tagger(train_sentences: int = 1000, threads: int | None = None) -> tuple[Path, Path]:

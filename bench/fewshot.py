@@ -35,6 +35,7 @@ from common import (
     DOCS,
     RESULT_DATASETS,
     SELECTION_DATASETS,
+    bench_backbone,
     machine,
     read_log,
     run_logged_fewshot,
@@ -43,7 +44,6 @@ from common import (
 from transformers.utils import logging as hf_logging
 
 from nuner.core.backbones import STARTER_BACKBONE, resolve_backbone
-from nuner.core.settings import NunerSettings
 from nuner.training.fewshot import FewshotRun, run_fewshot, summarize
 from nuner.training.finetune import FinetuneConfig
 from nuner.training.report import markdown_table, plot_f1_vs_k
@@ -59,13 +59,13 @@ DEFAULT_LOG = DOCS / "fewshot_default_runs.jsonl"
 @dataclass(frozen=True)
 class ProductDefault:
     overrides: dict  # the fields in which it differs from today's FinetuneConfig()
-    backbone: str | None = None  # a resolve_backbone name; None: the packaged MiniLM
+    backbone: str | None = None  # a bench_backbone name; None: the packaged MiniLM
 
     def config(self) -> FinetuneConfig:
         return FinetuneConfig(**self.overrides)
 
     def backbone_dir(self) -> str:
-        return resolve_backbone(self.backbone, backbones_dir=NunerSettings().backbones_dir)
+        return bench_backbone(self.backbone)
 
 
 DEFAULT_HISTORY: dict[str, ProductDefault] = {
@@ -76,11 +76,15 @@ DEFAULT_HISTORY: dict[str, ProductDefault] = {
     "product-default-2": ProductDefault({"warm_start": False}),
     # 2026-12-03: the starter's pre-trained encoder (what `auto` takes where it is built),
     # the head warm-started from the label names at 2e-3, the encoder beneath at 1e-4
-    "product-default-3": ProductDefault({}, STARTER_BACKBONE),
+    "product-default-3": ProductDefault({}, "starter-frozen-half"),
+    # 2026-12-03, later: the starter pre-trained with no layer frozen (starter-f0)
+    "product-default-4": ProductDefault({}, STARTER_BACKBONE),
 }
 # Measured on test on the way, not a default: the warm start with the encoder still at
 # 2e-4 (before warm-lr1e-4 was measured on dev); shown beside the others.
-INTERMEDIATE = {"starter-warm-lr2e-4": ProductDefault({"learning_rate": 2e-4}, STARTER_BACKBONE)}
+INTERMEDIATE = {
+    "starter-warm-lr2e-4": ProductDefault({"learning_rate": 2e-4}, "starter-frozen-half")
+}
 *_, PREVIOUS_NAME, DEFAULT_NAME = DEFAULT_HISTORY
 NOW, PREVIOUS = "product default now", "previous default"  # their columns
 # What the 2026-11 selection and runs used, before later levers became defaults.

@@ -22,7 +22,7 @@ import typer
 from common import (
     DOCS,
     SELECTION_DATASETS,
-    WORK,
+    bench_backbone,
     machine,
     read_log,
     run_logged_fewshot,
@@ -31,13 +31,14 @@ from common import (
 from transformers.utils import logging as hf_logging
 from zeroshot import LABEL_NAMES
 
-from nuner.app.starter import STARTER_PRETRAINING, pretrain_starter
-from nuner.core.backbones import PRETRAINING_FILE, resolve_backbone
 from nuner.core.hyperparameters import FinetuneConfig
-from nuner.core.settings import NunerSettings
 
 LOG = DOCS / "levers_runs.jsonl"
 SEEDS, K = (100, 101, 102, 103), 8
+
+# The starter the levers of 2026-12-03 ran on (3 epochs, the bottom half frozen), pinned
+# so that reruns reproduce them after starter-f0 changed the product's starter.
+EARLIER_STARTER = "starter-frozen-half"
 
 
 @dataclass(frozen=True)
@@ -157,20 +158,20 @@ LEVERS: dict[str, Lever] = {
         {"warm_start": False},
         "the starter encoder's text encoder (the MIT sample, 3 epochs of concept "
         "pre-training) as the backbone, a random head as usual",
-        backbone="starter",
+        backbone=EARLIER_STARTER,
         baseline="now",
     ),
     "warm-starter": Lever(
         {"warm_start": True, "learning_rate": 2e-4, "head_learning_rate": 2e-4},
         "head then fine-tune: the head starts as the starter's zero-shot scorer of the "
         "written-out label names (bench/zeroshot.py LABEL_NAMES) over unit features",
-        backbone="starter",
+        backbone=EARLIER_STARTER,
         baseline="starter",
     ),
     "warm-starter-hlr2e-3": Lever(
         {"warm_start": True, "learning_rate": 2e-4, "head_learning_rate": 2e-3},
         "the warm start with the head at 10x the encoder's rate, so the examples can move it",
-        backbone="starter",
+        backbone=EARLIER_STARTER,
         baseline="starter",
     ),
     # Levers on warm-starter-hlr2e-3, the first warm default; warm-lr1e-4 won and is the
@@ -179,61 +180,61 @@ LEVERS: dict[str, Lever] = {
         {"learning_rate": 1e-4, "head_learning_rate": 2e-3},
         "the encoder at half the rate (1e-4) under the warm head at 2e-3: the head "
         "starts useful, so the encoder may need to move less",
-        backbone="starter",
+        backbone=EARLIER_STARTER,
         baseline="warm-starter-hlr2e-3",
     ),
     # Levers on warm-lr1e-4, the fine-tune default of 2026-12-03 (its rates pinned here).
     "warm-lr5e-5": Lever(
         {"learning_rate": 5e-5, "head_learning_rate": 2e-3},
         "the encoder at half the rate again (5e-5), the trend of warm-lr1e-4 continued",
-        backbone="starter",
+        backbone=EARLIER_STARTER,
         baseline="warm-lr1e-4",
     ),
     "warm-hlr5e-3": Lever(
         {"learning_rate": 1e-4, "head_learning_rate": 5e-3},
         "the warm head at 5e-3, 50x the encoder's rate",
-        backbone="starter",
+        backbone=EARLIER_STARTER,
         baseline="warm-lr1e-4",
     ),
     "warm-e20": Lever(
         {"learning_rate": 1e-4, "head_learning_rate": 2e-3, "epochs": 20},
         "20 epochs instead of 30: a warm head starts useful, and a third less time",
-        backbone="starter",
+        backbone=EARLIER_STARTER,
         baseline="warm-lr1e-4",
     ),
     "warm-lr1e-4-again": Lever(
         {"learning_rate": 1e-4, "head_learning_rate": 2e-3},
         "warm-lr1e-4 once more on one draw per set, on the starter rebuilt in a later "
         "session: whether the build reproduces the starter the levers above ran on",
-        backbone="starter",
+        backbone=EARLIER_STARTER,
         seeds=SEEDS[:1],
         baseline="warm-lr1e-4",
     ),
     "warm-lr5e-5-e20": Lever(
         {"learning_rate": 5e-5, "head_learning_rate": 2e-3, "epochs": 20},
         "both levers that moved the encoder less, warm-lr5e-5 and warm-e20, together",
-        backbone="starter",
+        backbone=EARLIER_STARTER,
         baseline="warm-lr1e-4",
     ),
     # The two gains above at k=4 (dev, same draws), where fewer examples make fewer steps.
     "warm-lr1e-4-k4": Lever(
         {"learning_rate": 1e-4, "head_learning_rate": 2e-3},
         "the default of 2026-12-03 at k=4, the baseline of the two below",
-        backbone="starter",
+        backbone=EARLIER_STARTER,
         baseline="warm-lr1e-4-k4",
         k=4,
     ),
     "warm-lr5e-5-k4": Lever(
         {"learning_rate": 5e-5, "head_learning_rate": 2e-3},
         "warm-lr5e-5 at k=4",
-        backbone="starter",
+        backbone=EARLIER_STARTER,
         baseline="warm-lr1e-4-k4",
         k=4,
     ),
     "warm-e20-k4": Lever(
         {"learning_rate": 1e-4, "head_learning_rate": 2e-3, "epochs": 20},
         "warm-e20 at k=4",
-        backbone="starter",
+        backbone=EARLIER_STARTER,
         baseline="warm-lr1e-4-k4",
         k=4,
     ),
@@ -248,6 +249,13 @@ LEVERS: dict[str, Lever] = {
         "a starter pre-trained with no layer frozen (half are by default)",
         backbone="starter-f0",
         baseline="warm-lr1e-4",
+    ),
+    "starter-f0-k4": Lever(
+        {"learning_rate": 1e-4, "head_learning_rate": 2e-3},
+        "starter-f0 at k=4",
+        backbone="starter-f0",
+        baseline="warm-lr1e-4-k4",
+        k=4,
     ),
     "mpnet": Lever(
         {**VITERBI, "shape_features": "input", "shape_learning_rate": 2e-3},
@@ -264,13 +272,6 @@ LEVERS: dict[str, Lever] = {
         seeds=SEEDS[:1],
         baseline="shape-input-slr2e-3",
     ),
-}
-
-# Starters pre-trained otherwise (PretrainConfig fields), built as the first start
-# builds the starter (nuner.app.starter.pretrain_starter) into .bench/backbones.
-STARTER_VARIANTS: dict[str, dict] = {
-    "starter-e6": {**STARTER_PRETRAINING, "epochs": 6},
-    "starter-f0": {**STARTER_PRETRAINING, "frozen_layers": 0},
 }
 
 NOISE_POINTS = 0.5  # a round floor, not a significance test
@@ -298,7 +299,7 @@ def select(only: list[str] = typer.Option(None, help="Run these candidates alone
         if only and name not in only:
             continue
         config = FinetuneConfig(**lever.changes)
-        backbone = _backbone(lever.backbone)
+        backbone = bench_backbone(lever.backbone)
         run_logged_fewshot(
             LOG,
             "lever",
@@ -311,16 +312,6 @@ def select(only: list[str] = typer.Option(None, help="Run these candidates alone
             "dev",
             label_names=LABEL_NAMES,
         )
-
-
-def _backbone(name: str | None) -> str:
-    """A starter variant is built on first use (resumable: pretrain checkpoints)."""
-    if name not in STARTER_VARIANTS:
-        return resolve_backbone(name, backbones_dir=NunerSettings().backbones_dir)
-    variant = WORK / "backbones" / name
-    if not (variant / PRETRAINING_FILE).is_file():
-        pretrain_starter(variant, STARTER_VARIANTS[name])
-    return str(variant)
 
 
 def _mean_f1(records: list[dict], name: str, seeds: tuple[int, ...]) -> dict | None:
