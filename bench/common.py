@@ -40,9 +40,10 @@ WORK = ROOT / ".bench"
 # Starters pre-trained otherwise than today's (PretrainConfig fields), built as the
 # first start builds the starter (nuner.app.starter.pretrain_starter) into
 # .bench/backbones on first use; what ran on an earlier starter is pinned to it here.
-FROZEN_HALF_STARTER = {"epochs": 3, "learning_rate": 1e-4}  # the starter of 2026-12-03
+EARLIER_STARTER = "starter-frozen-half"  # the starter of 2026-12-03, until starter-f0
+FROZEN_HALF_STARTER = {"epochs": 3, "learning_rate": 1e-4}
 STARTER_VARIANTS: dict[str, dict] = {
-    "starter-frozen-half": FROZEN_HALF_STARTER,
+    EARLIER_STARTER: FROZEN_HALF_STARTER,
     "starter-e6": {**FROZEN_HALF_STARTER, "epochs": 6},
     "starter-f0": {**FROZEN_HALF_STARTER, "frozen_layers": 0},
 }

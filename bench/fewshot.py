@@ -33,6 +33,7 @@ import typer
 from common import (
     DATASETS,
     DOCS,
+    EARLIER_STARTER,
     RESULT_DATASETS,
     SELECTION_DATASETS,
     bench_backbone,
@@ -76,15 +77,13 @@ DEFAULT_HISTORY: dict[str, ProductDefault] = {
     "product-default-2": ProductDefault({"warm_start": False}),
     # 2026-12-03: the starter's pre-trained encoder (what `auto` takes where it is built),
     # the head warm-started from the label names at 2e-3, the encoder beneath at 1e-4
-    "product-default-3": ProductDefault({}, "starter-frozen-half"),
+    "product-default-3": ProductDefault({}, EARLIER_STARTER),
     # 2026-12-03, later: the starter pre-trained with no layer frozen (starter-f0)
     "product-default-4": ProductDefault({}, STARTER_BACKBONE),
 }
 # Measured on test on the way, not a default: the warm start with the encoder still at
 # 2e-4 (before warm-lr1e-4 was measured on dev); shown beside the others.
-INTERMEDIATE = {
-    "starter-warm-lr2e-4": ProductDefault({"learning_rate": 2e-4}, "starter-frozen-half")
-}
+INTERMEDIATE = {"starter-warm-lr2e-4": ProductDefault({"learning_rate": 2e-4}, EARLIER_STARTER)}
 *_, PREVIOUS_NAME, DEFAULT_NAME = DEFAULT_HISTORY
 NOW, PREVIOUS = "product default now", "previous default"  # their columns
 # What the 2026-11 selection and runs used, before later levers became defaults.

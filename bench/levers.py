@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import typer
 from common import (
     DOCS,
+    EARLIER_STARTER,
     SELECTION_DATASETS,
     bench_backbone,
     machine,
@@ -35,10 +36,6 @@ from nuner.core.hyperparameters import FinetuneConfig
 
 LOG = DOCS / "levers_runs.jsonl"
 SEEDS, K = (100, 101, 102, 103), 8
-
-# The starter the levers of 2026-12-03 ran on (3 epochs, the bottom half frozen), pinned
-# so that reruns reproduce them after starter-f0 changed the product's starter.
-EARLIER_STARTER = "starter-frozen-half"
 
 
 @dataclass(frozen=True)
