@@ -41,7 +41,8 @@ SEED = 0
 # Pre-training of the starter: the packaged sample is ~1k sentences, so a few
 # epochs take minutes on 2 CPU cores (docs/zeroshot.md records the choice); every
 # layer trained, none frozen: better zero-shot and better few-shot taggers on it,
-# both chosen on dev (docs/levers.md: starter-f0), for ~1.5x the build time.
+# both chosen on dev (docs/levers.md: starter-f0), for ~1.7x the build time
+# (docs/first_start.md: 286 s against 168 s).
 STARTER_PRETRAINING = {"epochs": 3, "learning_rate": 1e-4, "frozen_layers": 0}
 
 
@@ -139,7 +140,7 @@ def build_starter_encoder(registry: Registry, settings: NunerSettings) -> Encode
 def pretrain_starter(output: Path, pretraining: dict | None = None) -> None:
     """The packaged backbone pre-trained on the sample less its held-out tenth;
     ``pretraining``: PretrainConfig fields (default STARTER_PRETRAINING), so a
-    benchmark can build variants of the starter the same way (bench/levers.py)."""
+    benchmark can build variants of the starter the same way (bench/common.py)."""
     from nuner.core.backbones import resolve_backbone
     from nuner.training.pretrain.data import load_sources
     from nuner.training.pretrain.trainer import CHECKPOINTS, PretrainConfig, pretrain

@@ -1,4 +1,5 @@
-"""What several benchmarks share: one real CoNLL-2003 tagger on the default backbone."""
+"""What several benchmarks share: one real CoNLL-2003 tagger on the default backbone,
+the starter variants they pin, and the logged few-shot runs."""
 
 from __future__ import annotations
 
