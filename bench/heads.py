@@ -20,7 +20,6 @@ Stages (each appends records to a JSONL log and skips what is there):
 from __future__ import annotations
 
 import json
-import random
 import statistics
 import subprocess
 import sys
@@ -29,9 +28,9 @@ from pathlib import Path
 
 import typer
 from common import DATASETS, DOCS, RESULT_DATASETS, WORK, append_log, read_log
-from zeroshot import LABEL_NAMES, SELECTION_SAMPLE
+from zeroshot import LABEL_NAMES
 
-from nuner.core.datasets import read_jsonl
+from nuner.core.datasets import read_jsonl, selection_split
 from nuner.core.head import HeadWeights, TokenVectors
 from nuner.core.hyperparameters import HeadFitConfig
 from nuner.core.onnx_encoder import OnnxEncoder
@@ -67,18 +66,10 @@ def default_encoder(home: Path) -> Path:
 def splits(dataset: str, selection: bool) -> tuple[str, list[Example], list[Example]]:
     """(name of the evaluation split, its examples, the pool few-shot examples come from)."""
     directory = DATASETS / dataset
-    train = read_jsonl(directory / "train.jsonl")
     if not selection:
-        return "test", read_jsonl(directory / "test.jsonl"), train
-    if (directory / "dev.jsonl").exists():
-        return "dev", read_jsonl(directory / "dev.jsonl"), train
-    chosen = set(random.Random(0).sample(range(len(train)), SELECTION_SAMPLE))
-    held_out = [e for i, e in enumerate(train) if i in chosen]
-    return (
-        f"train sample {SELECTION_SAMPLE}",
-        held_out,
-        [e for i, e in enumerate(train) if i not in chosen],
-    )
+        return "test", read_jsonl(directory / "test.jsonl"), read_jsonl(directory / "train.jsonl")
+    chosen = selection_split(directory)
+    return chosen.name, chosen.examples, chosen.pool
 
 
 def f1(head: tuple, gold: list[Example], features: TokenVectors, threshold: float) -> float:

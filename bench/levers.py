@@ -22,6 +22,7 @@ import typer
 from common import (
     DOCS,
     EARLIER_STARTER,
+    RESULT_DATASETS,
     SELECTION_DATASETS,
     bench_backbone,
     machine,
@@ -46,10 +47,13 @@ class Lever:
     seeds: tuple[int, ...] = SEEDS  # fewer for a backbone too slow for all four
     baseline: str = "default"  # the candidate it is compared with, on the same seeds
     k: int = K  # the baseline must be run at the same k
+    datasets: tuple[str, ...] = SELECTION_DATASETS  # the baseline must be run on them too
 
 
 # The default's decoding until viterbi-join replaced it: pinned where it was measured.
 VITERBI = {"decoding": "viterbi"}
+# The warm-start rates of the default since 2026-12-03 (warm-lr1e-4), pinned likewise.
+WARM_RATES = {"learning_rate": 1e-4, "head_learning_rate": 2e-3}
 
 LEVERS: dict[str, Lever] = {
     "default": Lever(
@@ -254,6 +258,33 @@ LEVERS: dict[str, Lever] = {
         baseline="warm-lr1e-4-k4",
         k=4,
     ),
+    # From here on, levers are judged on all four sets: the MIT corpora, which have no
+    # dev split, on a seeded 1,000-sentence sample held out of their train splits
+    # (nuner.core.datasets.selection_split), the few-shot examples drawn from the rest.
+    "now-f0": Lever(
+        WARM_RATES,
+        "the product default of 2026-12-03 (starter-f0) on the four sets, the baseline "
+        "of the levers below",
+        backbone="starter-f0",
+        baseline="now-f0",
+        datasets=RESULT_DATASETS,
+    ),
+    "f0-aug1-e15": Lever(
+        {**WARM_RATES, "augment_copies": 1, "epochs": 15},
+        "one mention-replaced copy of each example, half the epochs (the same steps), "
+        "now under the warm head and on slot-filling sets too",
+        backbone="starter-f0",
+        baseline="now-f0",
+        datasets=RESULT_DATASETS,
+    ),
+    "f0-wise0.7": Lever(
+        {**WARM_RATES, "weight_interpolation": 0.7},
+        "WiSE-FT: the final weights 70% of the way from the zero-shot tagger (the warm "
+        "start) to the fine-tuned one, for what the label names knew beyond the examples",
+        backbone="starter-f0",
+        baseline="now-f0",
+        datasets=RESULT_DATASETS,
+    ),
     "mpnet": Lever(
         {**VITERBI, "shape_features": "input", "shape_learning_rate": 2e-3},
         "the larger backbone (`nuner install-backbone all-mpnet-base-v2`), with the "
@@ -303,25 +334,29 @@ def select(only: list[str] = typer.Option(None, help="Run these candidates alone
             name,
             backbone,
             config,
-            SELECTION_DATASETS,
+            lever.datasets,
             [lever.k],
             lever.seeds,
-            "dev",
+            "selection",
             label_names=LABEL_NAMES,
         )
 
 
-def _mean_f1(records: list[dict], name: str, seeds: tuple[int, ...]) -> dict | None:
-    """Mean dev F1 (points) of a candidate over ``seeds``, overall and per dataset;
-    None until every one of those runs is logged."""
-    runs = [r for r in records if r["lever"] == name and r["seed"] in seeds]
-    if len(runs) < len(seeds) * len(SELECTION_DATASETS):
+def _mean_f1(records: list[dict], name: str, lever: Lever) -> dict | None:
+    """Mean selection F1 (points) of a candidate over the seeds and datasets of
+    ``lever``, overall and per dataset; None until every one of those runs is logged."""
+    runs = [
+        r
+        for r in records
+        if r["lever"] == name and r["seed"] in lever.seeds and r["dataset"] in lever.datasets
+    ]
+    if len(runs) < len(lever.seeds) * len(lever.datasets):
         return None
     return {
         "mean": 100 * statistics.fmean(r["f1"] for r in runs),
         "per_dataset": {
             d: 100 * statistics.fmean(r["f1"] for r in runs if r["dataset"] == d)
-            for d in SELECTION_DATASETS
+            for d in lever.datasets
         },
         "train_seconds": statistics.median(r["train_seconds"] for r in runs),
     }
@@ -331,8 +366,8 @@ def _scores(records: list[dict]) -> dict[str, dict]:
     """Each finished candidate beside its baseline on the same seeds (same draws)."""
     scores = {}
     for name, lever in LEVERS.items():
-        mine = _mean_f1(records, name, lever.seeds)
-        base = _mean_f1(records, lever.baseline, lever.seeds)
+        mine = _mean_f1(records, name, lever)
+        base = _mean_f1(records, lever.baseline, lever)
         if mine is None or base is None:
             continue
         scores[name] = {

@@ -31,7 +31,6 @@ import asyncio
 import functools
 import json
 import os
-import random
 import shutil
 import statistics
 import subprocess
@@ -52,6 +51,7 @@ from common import (
 )
 
 from nuner.core.datasets import read_jsonl
+from nuner.core.datasets import selection_split as dataset_selection
 from nuner.core.onnx_encoder import OnnxEncoder
 from nuner.core.onnx_tagger import OnnxTagger
 from nuner.core.types import Example, Span
@@ -60,7 +60,6 @@ from nuner.export.calibrate import f1_by_threshold, score_examples, zero_shot_f1
 
 RUNS = DOCS / "zeroshot_runs.jsonl"
 SPEED = DOCS / "zeroshot_speed.json"
-SELECTION_SAMPLE = 1000  # train sentences that choose the threshold where there is no dev
 # The label names each dataset's tags are offered as, written out once before
 # any run (the baseline used these); nothing here is tuned on test.
 LABEL_NAMES: dict[str, dict[str, str]] = {
@@ -131,11 +130,8 @@ def renamed(examples: list[Example], names: dict[str, str]) -> list[Example]:
 
 
 def selection_split(dataset: str) -> tuple[str, list[Example]]:
-    directory = DATASETS / dataset
-    if (directory / "dev.jsonl").exists():
-        return "dev", read_jsonl(directory / "dev.jsonl")
-    train = read_jsonl(directory / "train.jsonl")
-    return f"train sample {SELECTION_SAMPLE}", random.Random(0).sample(train, SELECTION_SAMPLE)
+    selection = dataset_selection(DATASETS / dataset)
+    return selection.name, selection.examples
 
 
 def evaluate(encoder: OnnxEncoder, dataset: str) -> dict:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from nuner.core.datasets import load_dataset_dir
+from nuner.core.datasets import load_dataset_dir, selection_split
 from nuner.core.types import Example
 from nuner.training.checkpoint import load_fast_tokenizer, text_encoder_for
 from nuner.training.finetune import FinetuneConfig, finetune
@@ -34,6 +34,11 @@ class FewshotRun:
 
 
 def evaluation_split(directory: str | Path, split: str) -> tuple[list[Example], list[Example]]:
+    """(the pool few-shot examples are drawn from, the examples scored): ``split`` is
+    train, dev or test, or ``selection`` (dev, else a held-out train sample)."""
+    if split == "selection":
+        selection = selection_split(directory)
+        return selection.pool, selection.examples
     splits = load_dataset_dir(directory)
     examples = getattr(splits, split)
     if not examples:

@@ -143,6 +143,7 @@ def finetune(
         # the threshold head taggers decode at (chosen on dev: docs/heads.md)
         model.set_head(*warm_head_parameters(scorer, HEAD_DEFAULTS.threshold))
     model.freeze_encoder(config.freeze_encoder)
+    start = copy.deepcopy(model.state_dict()) if warm and config.weight_interpolation < 1 else None
     device = pick_device(config.device)
     model.to(device)
 
@@ -198,6 +199,8 @@ def finetune(
             break
     if best_state is not None:
         model.load_state_dict(best_state)
+    if start is not None:
+        _interpolate_weights(model, start, config.weight_interpolation)
     model.eval()
     return FinetuneResult(
         model=model,
@@ -210,6 +213,14 @@ def finetune(
         backbone_pretraining=backbone_pretraining(backbone),
         warm_start_reads=reads,
     )
+
+
+def _interpolate_weights(model: NunerTagger, start: dict, share: float) -> None:
+    """Weights ``share`` of the way from ``start`` to the model's own (WiSE-FT)."""
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if tensor.is_floating_point():
+                tensor.copy_(torch.lerp(start[name].to(tensor.device), tensor, share))
 
 
 def _fold_run(

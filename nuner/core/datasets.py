@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from nuner.core.errors import InvalidInput
@@ -211,3 +213,31 @@ def load_dataset_dir(directory: str | os.PathLike) -> DatasetSplits:
     }
     labels = sorted({lab for split in splits.values() if split for e in split for lab in e.labels})
     return DatasetSplits(splits["train"] or [], splits["dev"], splits["test"], labels)
+
+
+# Held-out train sentences that stand in for a dev split where a set has none.
+SELECTION_SAMPLE = 1000
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Where settings are chosen (never test): the dev split, or where a set has none
+    (the MIT corpora), a seeded sample of train held out of the pool that few-shot
+    examples are drawn from."""
+
+    name: str  # "dev" or "train sample 1000"
+    examples: list[Example]
+    pool: list[Example]
+
+
+def selection_split(directory: str | os.PathLike) -> Selection:
+    root = Path(directory)
+    train = read_jsonl(root / "train.jsonl")
+    if (root / "dev.jsonl").is_file():
+        return Selection("dev", read_jsonl(root / "dev.jsonl"), train)
+    held = set(random.Random(0).sample(range(len(train)), SELECTION_SAMPLE))
+    return Selection(
+        f"train sample {SELECTION_SAMPLE}",
+        [e for i, e in enumerate(train) if i in held],
+        [e for i, e in enumerate(train) if i not in held],
+    )

@@ -103,6 +103,15 @@ class FinetuneConfig(BaseModel):
         "a backbone without one, or a head other than linear on the last layer, starts "
         "from a random head (nuner.training.warm_start).",
     )
+    weight_interpolation: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="For a warm-started tagger: its final weights are this share of the way "
+        "from the zero-shot tagger it started as to the fine-tuned one (1: the fine-tuned "
+        "weights), which keeps some of what the label names knew (WiSE-FT, Wortsman et al., "
+        "2022); a random head is no tagger to go back to, so it is ignored there.",
+    )
     label_smoothing: float = Field(
         default=0.0,
         ge=0,

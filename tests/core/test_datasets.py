@@ -7,6 +7,7 @@ from nuner.core.datasets import (
     load_dataset_dir,
     read_conll,
     read_jsonl,
+    selection_split,
     spans_to_tags,
     tags_to_spans,
     whitespace_tokens,
@@ -101,3 +102,16 @@ def test_write_jsonl_keeps_unicode_and_offsets(tmp_path):
     example = Example.create("Zürich 東京 😀", [Span(0, 6, "LOC"), Span(7, 9, "LOC")])
     write_jsonl(tmp_path / "u.jsonl", [example])
     assert read_jsonl(tmp_path / "u.jsonl") == [example]
+
+
+def test_selection_is_dev_where_there_is_one_else_train_held_out_of_the_pool(tmp_path):
+    examples = [Example.create(f"sentence {i}", []) for i in range(1200)]
+    write_jsonl(tmp_path / "train.jsonl", examples)
+    chosen = selection_split(tmp_path)
+    assert chosen.name == "train sample 1000"
+    assert len(chosen.examples) == 1000 and len(chosen.pool) == 200
+    assert {e.text for e in chosen.examples}.isdisjoint(e.text for e in chosen.pool)
+    assert selection_split(tmp_path) == chosen  # seeded: the same sample every time
+    write_jsonl(tmp_path / "dev.jsonl", examples[:3])
+    with_dev = selection_split(tmp_path)
+    assert (with_dev.name, with_dev.examples, with_dev.pool) == ("dev", examples[:3], examples)

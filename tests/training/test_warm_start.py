@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from nuner.core.hyperparameters import FinetuneConfig
+from nuner.core.hyperparameters import HEAD_DEFAULTS, FinetuneConfig
 from nuner.core.labels import LabelSet
 from nuner.training.checkpoint import load_fast_tokenizer
 from nuner.training.finetune import finetune
@@ -81,3 +81,32 @@ def test_where_no_warm_start_applies_the_head_starts_random(
     result = finetune(str(backbone), conll_sample, config, show_progress=False)
     assert not result.model.config.normalize_features
     assert result.warm_start_reads is None
+
+
+def test_weight_interpolation_ends_between_the_zero_shot_and_the_fine_tuned_tagger(
+    dual_dir, conll_sample
+):
+    """WiSE-FT: the same run (same seed), its weights taken part of the way back."""
+    config = FinetuneConfig(epochs=2, batch_size=4, max_length=64)
+    tuned = finetune(str(dual_dir), conll_sample, config, show_progress=False).model
+    halfway = finetune(
+        str(dual_dir),
+        conll_sample,
+        config.model_copy(update={"weight_interpolation": 0.5}),
+        show_progress=False,
+    ).model
+    labels = LabelSet.from_types({label for e in conll_sample for label in e.labels})
+    start = NunerTagger.from_backbone(
+        str(dual_dir), labels.tags, shape_features=config.shape_features, normalize_features=True
+    )
+    scorer = label_name_scorer(str(dual_dir), labels)
+    start.set_head(*warm_head_parameters(scorer, HEAD_DEFAULTS.threshold))
+    tuned_weights, start_weights = tuned.state_dict(), start.state_dict()
+    moved = 0
+    for name, weight in halfway.state_dict().items():
+        if not weight.is_floating_point():
+            continue
+        expected = (start_weights[name] + tuned_weights[name]) / 2
+        assert torch.allclose(weight, expected, atol=1e-6), name
+        moved += not torch.equal(start_weights[name], tuned_weights[name])
+    assert moved > 0  # the run did move the weights it took halfway back
