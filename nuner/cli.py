@@ -234,7 +234,13 @@ def evaluate(
     ] = None,
     k: Annotated[list[int], typer.Option(help="Few-shot budgets (repeat).")] = [4, 8, 16],  # noqa: B006
     seeds: Annotated[int, typer.Option(help="Seeds per k (0..N-1).")] = 5,
-    split: Annotated[str, typer.Option(help="Split to score: test | dev.")] = "test",
+    split: Annotated[
+        str,
+        typer.Option(
+            help="Split to score: test | dev | selection (dev, or where there is none a "
+            "seeded 1,000-sentence train sample, the examples drawn from the rest)."
+        ),
+    ] = "test",
     max_eval: Annotated[int | None, typer.Option(help="Score only the first N.")] = None,
     backbone: Backbone = None,
     head: Head = DEFAULTS.head,
