@@ -57,6 +57,12 @@ VITERBI = {"decoding": "viterbi"}
 # The warm-start rates of the default since 2026-12-03 (warm-lr1e-4), pinned likewise.
 WARM_RATES = {"learning_rate": 1e-4, "head_learning_rate": 2e-3}
 
+
+def on_four_sets(changes: dict, why: str) -> Lever:
+    """A lever on the default since starter-f0, judged on all four sets against now-f0."""
+    return Lever(changes, why, backbone="starter-f0", baseline="now-f0", datasets=RESULT_DATASETS)
+
+
 LEVERS: dict[str, Lever] = {
     "default": Lever(
         {**VITERBI, "shape_features": "none"},
@@ -271,45 +277,30 @@ LEVERS: dict[str, Lever] = {
         baseline="now-f0",
         datasets=RESULT_DATASETS,
     ),
-    "f0-aug1-e15": Lever(
+    "f0-aug1-e15": on_four_sets(
         {**WARM_RATES, "augment_copies": 1, "epochs": 15},
         "one mention-replaced copy of each example, half the epochs (the same steps), "
         "now under the warm head and on slot-filling sets too",
-        backbone="starter-f0",
-        baseline="now-f0",
-        datasets=RESULT_DATASETS,
     ),
-    "f0-wise0.7": Lever(
+    "f0-wise0.7": on_four_sets(
         {**WARM_RATES, "weight_interpolation": 0.7},
         "WiSE-FT: the final weights 70% of the way from the zero-shot tagger (the warm "
         "start) to the fine-tuned one, for what the label names knew beyond the examples",
-        backbone="starter-f0",
-        baseline="now-f0",
-        datasets=RESULT_DATASETS,
     ),
-    "f0-lr2e-4": Lever(
+    "f0-lr2e-4": on_four_sets(
         {"learning_rate": 2e-4, "head_learning_rate": 2e-3},
         "the encoder at 2e-4 under the warm head: warm-lr1e-4 halved it on conll2003 and "
         "wnut2017 alone, where the label names already tag well; the MIT sets start further off",
-        backbone="starter-f0",
-        baseline="now-f0",
-        datasets=RESULT_DATASETS,
     ),
-    "f0-e20": Lever(
+    "f0-e20": on_four_sets(
         {**WARM_RATES, "epochs": 20},
         "20 epochs instead of 30 on four sets (warm-e20 gained 0.68 on two): a candidate "
         "for a faster named mode, a third less training",
-        backbone="starter-f0",
-        baseline="now-f0",
-        datasets=RESULT_DATASETS,
     ),
-    "f0-bs4": Lever(
+    "f0-bs4": on_four_sets(
         {**WARM_RATES, "batch_size": 4},
         "batches of 4 under the warm head: twice the steps over the same sentences (bs4 "
         "lost 0.81 from a random head, which moves further per step)",
-        backbone="starter-f0",
-        baseline="now-f0",
-        datasets=RESULT_DATASETS,
     ),
     "mpnet": Lever(
         {**VITERBI, "shape_features": "input", "shape_learning_rate": 2e-3},
