@@ -302,6 +302,19 @@ LEVERS: dict[str, Lever] = {
         "batches of 4 under the warm head: twice the steps over the same sentences (bs4 "
         "lost 0.81 from a random head, which moves further per step)",
     ),
+    "f0-bs4-e20": on_four_sets(
+        {**WARM_RATES, "batch_size": 4, "epochs": 20},
+        "f0-bs4 at 20 epochs: a third more steps than the default for about a third "
+        "more time, where f0-bs4 took twice both",
+    ),
+    "now-f0-k4": Lever(
+        WARM_RATES,
+        "now-f0 at k=4, the baseline of k=4 levers on four sets",
+        backbone="starter-f0",
+        baseline="now-f0-k4",
+        datasets=RESULT_DATASETS,
+        k=4,
+    ),
     "mpnet": Lever(
         {**VITERBI, "shape_features": "input", "shape_learning_rate": 2e-3},
         "the larger backbone (`nuner install-backbone all-mpnet-base-v2`), with the "
