@@ -315,6 +315,14 @@ LEVERS: dict[str, Lever] = {
         datasets=RESULT_DATASETS,
         k=4,
     ),
+    "f0-bs4-k4": Lever(
+        {**WARM_RATES, "batch_size": 4},
+        "f0-bs4 at k=4",
+        backbone="starter-f0",
+        baseline="now-f0-k4",
+        datasets=RESULT_DATASETS,
+        k=4,
+    ),
     "mpnet": Lever(
         {**VITERBI, "shape_features": "input", "shape_learning_rate": 2e-3},
         "the larger backbone (`nuner install-backbone all-mpnet-base-v2`), with the "
