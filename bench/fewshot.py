@@ -52,6 +52,7 @@ from nuner.training.report import markdown_table, plot_f1_vs_k
 SELECTION_LOG = DOCS / "fewshot_selection_runs.jsonl"
 RUN_LOG = DOCS / "fewshot_runs.jsonl"
 DEFAULT_LOG = DOCS / "fewshot_default_runs.jsonl"
+BATCH8 = {"batch_size": 8}  # the default batch until product-default-5
 # The product defaults measured on test, oldest first, each as the fields in which it
 # differs from today's FinetuneConfig() (the newest: none); a logged run's "config"
 # names its default, so a new default starts a new column instead of reusing runs.
@@ -71,19 +72,23 @@ class ProductDefault:
 
 DEFAULT_HISTORY: dict[str, ProductDefault] = {
     # 2026-12-01: word shapes, Viterbi
-    "product-default": ProductDefault({"decoding": "viterbi"}),
+    "product-default": ProductDefault({**BATCH8, "decoding": "viterbi"}),
     # 2026-12-02: levers of docs/levers.md since (on MiniLM, which has no concept encoder,
     # warm_start changes nothing: pinned off so the page says what ran)
-    "product-default-2": ProductDefault({"warm_start": False}),
+    "product-default-2": ProductDefault({**BATCH8, "warm_start": False}),
     # 2026-12-03: the starter's pre-trained encoder (what `auto` takes where it is built),
     # the head warm-started from the label names at 2e-3, the encoder beneath at 1e-4
-    "product-default-3": ProductDefault({}, EARLIER_STARTER),
+    "product-default-3": ProductDefault(BATCH8, EARLIER_STARTER),
     # 2026-12-03, later: the starter pre-trained with no layer frozen (starter-f0)
-    "product-default-4": ProductDefault({}, STARTER_BACKBONE),
+    "product-default-4": ProductDefault(BATCH8, STARTER_BACKBONE),
+    # 2026-12-04: batches of 4 (docs/levers.md: f0-bs4), the fused AdamW step
+    "product-default-5": ProductDefault({}, STARTER_BACKBONE),
 }
 # Measured on test on the way, not a default: the warm start with the encoder still at
 # 2e-4 (before warm-lr1e-4 was measured on dev); shown beside the others.
-INTERMEDIATE = {"starter-warm-lr2e-4": ProductDefault({"learning_rate": 2e-4}, EARLIER_STARTER)}
+INTERMEDIATE = {
+    "starter-warm-lr2e-4": ProductDefault({**BATCH8, "learning_rate": 2e-4}, EARLIER_STARTER)
+}
 *_, MINILM_NAME, PREVIOUS_NAME, DEFAULT_NAME = DEFAULT_HISTORY
 NOW, PREVIOUS = "product default now", "previous default"  # their columns
 MINILM = "MiniLM default"  # 2026-12-02's, what `auto` still is where no starter is built
@@ -96,6 +101,7 @@ COLUMNS = {
 }
 # What the 2026-11 selection and runs used, before later levers became defaults.
 BEFORE = {
+    **BATCH8,
     "decoding": "lenient",
     "shape_features": "none",
     "layer_lr_decay": 1.0,

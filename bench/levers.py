@@ -51,11 +51,16 @@ class Lever:
     k: int = K  # the baseline must be run at the same k
     datasets: tuple[str, ...] = SELECTION_DATASETS  # the baseline must be run on them too
 
+    def config(self) -> FinetuneConfig:
+        return FinetuneConfig(**{**MEASURED_WITH, **self.changes})
+
 
 # The default's decoding until viterbi-join replaced it: pinned where it was measured.
 VITERBI = {"decoding": "viterbi"}
 # The warm-start rates of the default since 2026-12-03 (warm-lr1e-4), pinned likewise.
 WARM_RATES = {"learning_rate": 1e-4, "head_learning_rate": 2e-3}
+# The default's batch until f0-bs4 replaced it, under every lever that sets none.
+MEASURED_WITH = {"batch_size": 8}
 
 
 def on_four_sets(changes: dict, why: str) -> Lever:
@@ -364,7 +369,7 @@ def select(only: list[str] = typer.Option(None, help="Run these candidates alone
     for name, lever in LEVERS.items():
         if only and name not in only:
             continue
-        config = FinetuneConfig(**lever.changes)
+        config = lever.config()
         backbone = bench_backbone(lever.backbone)
         run_logged_fewshot(
             LOG,

@@ -34,7 +34,9 @@ SENTENCES = (
     "She ate an apple in the United States.",
     "Angela Merkel met Emmanuel Macron in Paris.",
 )
-BEFORE = DEFAULTS.model_copy(update={"shape_features": "none", "decoding": "lenient"})
+BEFORE = DEFAULTS.model_copy(
+    update={"shape_features": "none", "decoding": "lenient", "batch_size": 8}
+)
 RUNS = (("before", BEFORE, None), ("after", DEFAULTS, AUTO_BACKBONE))  # name, config, backbone
 
 

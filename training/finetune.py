@@ -263,8 +263,8 @@ def _linear_probe(
 ) -> None:
     """The head alone on frozen features, at a constant rate (Kumar et al., 2022:
     fine-tuning from a random head distorts the pre-trained features)."""
-    optimizer = torch.optim.AdamW(
-        model.head.parameters(), lr=config.probe_learning_rate, weight_decay=config.weight_decay
+    optimizer = _adamw(
+        [{"params": list(model.head.parameters()), "lr": config.probe_learning_rate}], config
     )
     model.train()
     for _ in range(config.probe_epochs):
@@ -319,7 +319,14 @@ def _optimizer(model: NunerTagger, config: FinetuneConfig, warm: bool) -> torch.
     if shapes is not None and shapes.weight.requires_grad:
         groups.append({"params": [shapes.weight], "lr": config.shape_learning_rate})
     groups += _encoder_groups(model, config.encoder_rate(warm), config.layer_lr_decay)
-    return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+    return _adamw(groups, config)
+
+
+def _adamw(groups: list[dict], config: FinetuneConfig) -> torch.optim.Optimizer:
+    """AdamW with the fused kernel, the same update in one pass over the weights: with
+    the few sentences of a batch here, the per-tensor loop of the default implementation
+    took as long as the forward pass on CPU (docs/fewshot.md, train time)."""
+    return torch.optim.AdamW(groups, weight_decay=config.weight_decay, fused=True)
 
 
 def _encoder_groups(model: NunerTagger, rate: float, decay: float) -> list[dict]:

@@ -120,7 +120,13 @@ class FinetuneConfig(BaseModel):
         "to a few sentences is less sure of every tag it saw.",
     )
     epochs: int = Field(default=30, ge=1, le=1000)
-    batch_size: int = Field(default=8, ge=1, le=1024)
+    batch_size: int = Field(
+        default=4,
+        ge=1,
+        le=1024,
+        description="Sentences (windows) a step: 4, chosen on dev (docs/levers.md: f0-bs4), "
+        "twice the steps of 8 over the same few examples for the warm-started head.",
+    )
     weight_decay: float = Field(default=0.01, ge=0)
     warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
     classifier_dropout: float = Field(default=0.1, ge=0, lt=1)
