@@ -56,7 +56,7 @@ def main() -> None:
         answers[name] = {
             "backbone": "pre-trained (starter)" if result.backbone_pretraining else "MiniLM",
             "warm_start_reads": result.warm_start_reads,
-            "config": config.model_dump(include={"shape_features", "decoding"}),
+            "config": config.model_dump(include={"shape_features", "decoding", "batch_size"}),
             "entities": [
                 [{"text": e.text, "label": e.label, "score": round(e.score, 2)} for e in row]
                 for row in pipeline(list(SENTENCES))
