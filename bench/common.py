@@ -36,6 +36,9 @@ CONLL = DATASETS / "conll2003"
 # the few-shot protocol's datasets, and the two whose dev splits choose settings
 RESULT_DATASETS = ("conll2003", "wnut2017", "mit_movie", "mit_restaurant")
 SELECTION_DATASETS = ("conll2003", "wnut2017")
+# The default batch until 2026-12-04 (docs/levers.md: f0-bs4), pinned where runs used it
+# so that reruns reproduce the logged runs.
+BATCH8 = {"batch_size": 8}
 WORK = ROOT / ".bench"
 
 # Starters pre-trained otherwise than today's (PretrainConfig fields), built as the

@@ -31,7 +31,16 @@ import time
 
 import numpy as np
 import typer
-from common import DATASETS, DOCS, append_log, entity_f1, machine, read_log, write_report
+from common import (
+    BATCH8,
+    DATASETS,
+    DOCS,
+    append_log,
+    entity_f1,
+    machine,
+    read_log,
+    write_report,
+)
 
 from nuner.core.backbones import resolve_backbone
 from nuner.core.datasets import read_jsonl
@@ -46,8 +55,8 @@ from nuner.training.sampling import sample_k_2k
 
 # round -> the fields in which its training differs from today's FinetuneConfig()
 ROUNDS: dict[str, dict] = {
-    "decoding": {"shape_features": "none"},  # 2026-12-01, before word shapes
-    "decoding_shapes": {},  # 2026-12-03: word shapes in the input
+    "decoding": {**BATCH8, "shape_features": "none"},  # 2026-12-01, before word shapes
+    "decoding_shapes": BATCH8,  # 2026-12-03: word shapes in the input
 }
 SEEDS, K = (100, 101, 102, 103), 8
 DATASETS_USED = ("conll2003", "wnut2017")

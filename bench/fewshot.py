@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 import typer
 from common import (
+    BATCH8,
     DATASETS,
     DOCS,
     EARLIER_STARTER,
@@ -52,7 +53,6 @@ from nuner.training.report import markdown_table, plot_f1_vs_k
 SELECTION_LOG = DOCS / "fewshot_selection_runs.jsonl"
 RUN_LOG = DOCS / "fewshot_runs.jsonl"
 DEFAULT_LOG = DOCS / "fewshot_default_runs.jsonl"
-BATCH8 = {"batch_size": 8}  # the default batch until product-default-5
 # The product defaults measured on test, oldest first, each as the fields in which it
 # differs from today's FinetuneConfig() (the newest: none); a logged run's "config"
 # names its default, so a new default starts a new column instead of reusing runs.

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import typer
 from common import (
+    BATCH8,
     DOCS,
     EARLIER_STARTER,
     RESULT_DATASETS,
@@ -52,15 +53,13 @@ class Lever:
     datasets: tuple[str, ...] = SELECTION_DATASETS  # the baseline must be run on them too
 
     def config(self) -> FinetuneConfig:
-        return FinetuneConfig(**{**MEASURED_WITH, **self.changes})
+        return FinetuneConfig(**{**BATCH8, **self.changes})  # batch 8: until f0-bs4
 
 
 # The default's decoding until viterbi-join replaced it: pinned where it was measured.
 VITERBI = {"decoding": "viterbi"}
 # The warm-start rates of the default since 2026-12-03 (warm-lr1e-4), pinned likewise.
 WARM_RATES = {"learning_rate": 1e-4, "head_learning_rate": 2e-3}
-# The default's batch until f0-bs4 replaced it, under every lever that sets none.
-MEASURED_WITH = {"batch_size": 8}
 
 
 def on_four_sets(changes: dict, why: str) -> Lever:
