@@ -324,8 +324,8 @@ def _optimizer(model: NunerTagger, config: FinetuneConfig, warm: bool) -> torch.
 
 def _adamw(groups: list[dict], config: FinetuneConfig) -> torch.optim.Optimizer:
     """AdamW with the fused kernel, the same update in one pass over the weights: with
-    the few sentences of a batch here, the per-tensor loop of the default implementation
-    took as long as the forward pass on CPU (docs/fewshot.md, train time)."""
+    the few sentences of a batch here, the default per-tensor loop took about as long
+    as the forward and backward pass on CPU (docs/optimizer.md)."""
     return torch.optim.AdamW(groups, weight_decay=config.weight_decay, fused=True)
 
 

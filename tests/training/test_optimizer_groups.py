@@ -1,6 +1,9 @@
 """Optimiser groups: layer-wise learning-rate decay, shape embeddings at their own rate."""
 
+import copy
+
 import pytest
+import torch
 
 from nuner.core.hyperparameters import COLD_ENCODER_RATE, WARM_ENCODER_RATE, WARM_HEAD_RATE
 from nuner.training.finetune import FinetuneConfig, _optimizer
@@ -62,3 +65,32 @@ def test_a_warm_head_learns_faster_and_its_encoder_slower_unless_set(tiny_bert_d
     pinned = FinetuneConfig(learning_rate=3e-4, head_learning_rate=1e-3)
     assert rates(pinned, warm=True) == (1e-3, {3e-4})
     assert rates(FinetuneConfig(learning_rate=3e-4), warm=False) == (3e-4, {3e-4})
+
+
+def test_the_fused_step_makes_the_per_tensor_update(tiny_bert_dir):
+    """The trainer's fused AdamW (docs/optimizer.md) is a speed-up, not another optimiser."""
+    torch.manual_seed(0)
+    model = NunerTagger.from_backbone(str(tiny_bert_dir), ["O", "B-X", "I-X"])
+    twin = copy.deepcopy(model)
+    config = FinetuneConfig(learning_rate=1e-3)
+    fused = _optimizer(model, config, warm=False)
+    assert all(group["fused"] for group in fused.param_groups)
+    looped = torch.optim.AdamW(
+        [
+            {"params": g["params"], "lr": g["lr"]}
+            for g in _optimizer(twin, config, False).param_groups
+        ],
+        weight_decay=config.weight_decay,
+        foreach=False,
+    )
+    ids = torch.randint(5, model.encoder.config.vocab_size, (2, 7))
+    for net, optimizer in ((model, fused), (twin, looped)):
+        net.eval()  # no dropout: the same forward for both
+        for _ in range(3):
+            net(
+                input_ids=ids, attention_mask=torch.ones_like(ids)
+            ).logits.square().mean().backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    for (name, mine), theirs in zip(model.named_parameters(), twin.parameters(), strict=True):
+        assert torch.allclose(mine, theirs, atol=1e-6), name
