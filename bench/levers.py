@@ -62,11 +62,13 @@ VITERBI = {"decoding": "viterbi"}
 WARM_RATES = {"learning_rate": 1e-4, "head_learning_rate": 2e-3}
 
 
-def on_four_sets(changes: dict, why: str, baseline: str = "now-f0") -> Lever:
+def on_four_sets(changes: dict, why: str, baseline: str = "now-f0", k: int = K) -> Lever:
     """A lever on the default since starter-f0, judged on all four sets (against now-f0,
-    or f0-bs4: the default since 2026-12-04, its runs made with the per-tensor AdamW,
-    which trains the same taggers, docs/optimizer.md)."""
-    return Lever(changes, why, backbone="starter-f0", baseline=baseline, datasets=RESULT_DATASETS)
+    its k=4 twin now-f0-k4, or f0-bs4: the default since 2026-12-04, its runs made with
+    the per-tensor AdamW, which trains the same taggers, docs/optimizer.md)."""
+    return Lever(
+        changes, why, backbone="starter-f0", baseline=baseline, datasets=RESULT_DATASETS, k=k
+    )
 
 
 LEVERS: dict[str, Lever] = {
@@ -275,13 +277,10 @@ LEVERS: dict[str, Lever] = {
     # From here on, levers are judged on all four sets: the MIT corpora, which have no
     # dev split, on a seeded 1,000-sentence sample held out of their train splits
     # (nuner.core.datasets.selection_split), the few-shot examples drawn from the rest.
-    "now-f0": Lever(
+    "now-f0": on_four_sets(
         WARM_RATES,
         "the product default of 2026-12-03 (starter-f0) on the four sets, the baseline "
         "of the levers below",
-        backbone="starter-f0",
-        baseline="now-f0",
-        datasets=RESULT_DATASETS,
     ),
     "f0-aug1-e15": on_four_sets(
         {**WARM_RATES, "augment_copies": 1, "epochs": 15},
@@ -324,22 +323,10 @@ LEVERS: dict[str, Lever] = {
         "f0-bs4 at 45 epochs: half as many steps again, each over the same batches",
         baseline="f0-bs4",
     ),
-    "now-f0-k4": Lever(
-        WARM_RATES,
-        "now-f0 at k=4, the baseline of k=4 levers on four sets",
-        backbone="starter-f0",
-        baseline="now-f0-k4",
-        datasets=RESULT_DATASETS,
-        k=4,
+    "now-f0-k4": on_four_sets(
+        WARM_RATES, "now-f0 at k=4, the baseline of k=4 levers on four sets", "now-f0-k4", k=4
     ),
-    "f0-bs4-k4": Lever(
-        {**WARM_RATES, "batch_size": 4},
-        "f0-bs4 at k=4",
-        backbone="starter-f0",
-        baseline="now-f0-k4",
-        datasets=RESULT_DATASETS,
-        k=4,
-    ),
+    "f0-bs4-k4": on_four_sets({**WARM_RATES, "batch_size": 4}, "f0-bs4 at k=4", "now-f0-k4", k=4),
     "mpnet": Lever(
         {**VITERBI, "shape_features": "input", "shape_learning_rate": 2e-3},
         "the larger backbone (`nuner install-backbone all-mpnet-base-v2`), with the "
