@@ -53,14 +53,35 @@ STARTER_VARIANTS: dict[str, dict] = {
 }
 
 
+# Every shared annotated set, the CC BY-NC 4.0 Pile-NER ones too: pre-training on
+# them is for measurement and an operator's non-commercial choice, never a default.
+PRETRAINING_SETS = ("pile_ner_slimer391", "nuner_sample1k", "pile_ner_sentences")
+# Backbones pre-trained like starter-f0 but on all of PRETRAINING_SETS.
+ALL_SETS_VARIANTS: dict[str, dict] = {
+    "pile-nc-f0": {**FROZEN_HALF_STARTER, "frozen_layers": 0},
+}
+
+
 def bench_backbone(name: str | None) -> str:
     """A resolve_backbone name, or a starter variant (built once, resumable)."""
-    if name not in STARTER_VARIANTS:
+    if name not in STARTER_VARIANTS and name not in ALL_SETS_VARIANTS:
         return resolve_backbone(name, backbones_dir=NunerSettings().backbones_dir)
     variant = WORK / "backbones" / name
-    if not (variant / PRETRAINING_FILE).is_file():
+    if (variant / PRETRAINING_FILE).is_file():
+        return str(variant)
+    if name in STARTER_VARIANTS:
         pretrain_starter(variant, STARTER_VARIANTS[name])
+    else:
+        _pretrain_on_all_sets(variant, ALL_SETS_VARIANTS[name])
     return str(variant)
+
+
+def _pretrain_on_all_sets(output: Path, pretraining: dict) -> None:
+    from nuner.training.pretrain.data import load_sources
+    from nuner.training.pretrain.trainer import PretrainConfig, pretrain
+
+    examples, sources = load_sources([DATASETS / name for name in PRETRAINING_SETS])
+    pretrain(str(resolve_backbone(None)), examples, PretrainConfig(**pretraining), output, sources)
 
 
 def conll_tagger(train_sentences: int = 1000, threads: int | None = None) -> tuple[Path, Path]:

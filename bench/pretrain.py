@@ -40,6 +40,7 @@ from common import (
     BATCH8,
     DATASETS,
     DOCS,
+    PRETRAINING_SETS,
     RESULT_DATASETS,
     SELECTION_DATASETS,
     WORK,
@@ -59,7 +60,6 @@ from nuner.training.report import markdown_table, plot_f1_vs_k
 # The protocols here were measured before warm starts became the default; pinned so
 # that reruns reproduce the logged runs.
 COLD_HEAD = {**BATCH8, "warm_start": False}
-PRETRAINING_SETS = ("pile_ner_slimer391", "nuner_sample1k", "pile_ner_sentences")
 
 # Both candidates were written down before any result was seen. e1 (one epoch:
 # an epoch over the ~5.4k sentences, ~0.8M sub-word tokens, takes 13-25 minutes

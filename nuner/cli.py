@@ -46,6 +46,9 @@ EncoderRate = Annotated[
 ]
 Epochs = Annotated[int, typer.Option(help="Maximum epochs.")]
 BatchSize = Annotated[int, typer.Option(help="Windows per batch.")]
+Soup = Annotated[
+    int, typer.Option(help="Fine-tunes from one start averaged into the tagger (model soup).")
+]
 MaxLength = Annotated[int, typer.Option(help="Tokens per window (special tokens included).")]
 Threads = Annotated[int | None, typer.Option(help="CPU threads for torch.")]
 BestEffort = Annotated[
@@ -192,6 +195,7 @@ def finetune(
     epochs: Epochs = DEFAULTS.epochs,
     batch_size: BatchSize = DEFAULTS.batch_size,
     max_length: MaxLength = DEFAULTS.max_length,
+    soup: Soup = DEFAULTS.soup,
     seed: int = DEFAULTS.seed,
     threads: Threads = None,
 ) -> None:
@@ -209,6 +213,7 @@ def finetune(
         epochs,
         batch_size,
         max_length=max_length,
+        soup=soup,
         seed=seed,
     )
     base = _backbone(backbone)
@@ -250,6 +255,7 @@ def evaluate(
     lr: EncoderRate = DEFAULTS.learning_rate,
     epochs: Epochs = DEFAULTS.epochs,
     batch_size: BatchSize = DEFAULTS.batch_size,
+    soup: Soup = DEFAULTS.soup,
     threads: Threads = None,
     best_effort: BestEffort = False,
 ) -> None:
@@ -262,7 +268,9 @@ def evaluate(
     from nuner.training.fewshot import run_fewshot, runs_to_dicts, summarize
     from nuner.training.report import markdown_table, plot_f1_vs_k
 
-    config = _finetune_config(head, features, shapes, freeze_encoder, lr, epochs, batch_size)
+    config = _finetune_config(
+        head, features, shapes, freeze_encoder, lr, epochs, batch_size, soup=soup
+    )
     runs = run_fewshot(
         dataset,
         _backbone(backbone),
@@ -652,6 +660,7 @@ def create_tagger(
     lr: EncoderRate = DEFAULTS.learning_rate,
     epochs: Epochs = DEFAULTS.epochs,
     batch_size: BatchSize = DEFAULTS.batch_size,
+    soup: Soup = DEFAULTS.soup,
     max_f1_drop: MaxF1Drop = 0.5,
     max_disagreement: MaxDisagreement = 0.01,
     licence: Licences = None,
@@ -696,6 +705,7 @@ def create_tagger(
         lr,
         epochs,
         batch_size,
+        soup=soup,
     )
     version = build_and_publish(
         registry,

@@ -24,12 +24,13 @@ from transformers import get_linear_schedule_with_warmup
 
 from nuner.core.alignment import AlignmentReport
 from nuner.core.backbones import PRETRAINING_FILE
+from nuner.core.encoding import TextEncoder
 from nuner.core.hyperparameters import HEAD_DEFAULTS, FinetuneConfig
 from nuner.core.labels import LabelSet
 from nuner.core.types import Example
 from nuner.training.augment import with_replaced_mentions
 from nuner.training.checkpoint import load_fast_tokenizer, text_encoder_for
-from nuner.training.data import build_windows, shuffled_batches
+from nuner.training.data import TrainingWindow, build_windows, shuffled_batches
 from nuner.training.frozen import CachedWindow, encode_windows, head_losses
 from nuner.training.metrics import EntityReport
 from nuner.training.model import NunerTagger, tagging_loss
@@ -153,12 +154,6 @@ def finetune(
     )
     if not windows:
         raise ValueError("no training examples")
-    optimizer = _optimizer(model, config, warm)
-    steps_per_epoch = math.ceil(len(windows) / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    scheduler = get_linear_schedule_with_warmup(
-        optimizer, int(config.warmup_ratio * total_steps), total_steps
-    )
     generator = torch.Generator().manual_seed(config.seed)
     cached = None
     if config.freeze_encoder:
@@ -167,24 +162,107 @@ def finetune(
         probe = encode_windows(model, windows, encoder.pad_id, device)
         _linear_probe(model, probe, config, generator)
 
+    training = _Training(model, windows, encoder.pad_id, config, warm, cached)
+    evaluation = _Evaluation(encoder, dev, show_progress, on_epoch)
+    soup_start = copy.deepcopy(model.state_dict()) if config.soup > 1 else None
+    outcomes = []
+    for ingredient in range(config.soup):
+        if ingredient:  # the same start, another batch order and dropout
+            model.load_state_dict(soup_start)
+            torch.manual_seed(config.seed + ingredient)
+            generator = torch.Generator().manual_seed(config.seed + ingredient)
+        outcomes.append(_train(training, evaluation, generator, device))
+    outcome = outcomes[0]
+    dev_report = outcome.dev_report
+    if len(outcomes) > 1:
+        _average_weights(model, [each.state for each in outcomes])
+    if start is not None:
+        _interpolate_weights(model, start, config.weight_interpolation)
+    model.eval()
+    if dev and (len(outcomes) > 1 or start is not None):  # the dev score of what is returned
+        dev_report = evaluate_pipeline(
+            torch_pipeline(model, encoder, config.aggregation, decoding=config.decoding), dev
+        )
+    return FinetuneResult(
+        model=model,
+        epochs_run=outcome.epochs_run,
+        best_epoch=outcome.best_epoch,
+        train_seconds=sum(o.seconds for o in outcomes),
+        alignment=alignment,
+        dev_report=dev_report,
+        history=outcome.history,
+        backbone_pretraining=backbone_pretraining(backbone),
+        warm_start_reads=reads,
+    )
+
+
+@dataclass
+class _Training:
+    """What every ingredient of a soup trains alike."""
+
+    model: NunerTagger
+    windows: Sequence[TrainingWindow]
+    pad_id: int
+    config: FinetuneConfig
+    warm: bool
+    cached: Sequence[CachedWindow] | None  # the frozen encoder's features
+
+
+@dataclass
+class _Evaluation:
+    encoder: TextEncoder
+    dev: Sequence[Example] | None
+    show_progress: bool
+    on_epoch: Callable[[dict], None] | None
+
+
+@dataclass
+class _Outcome:
+    state: dict  # the weights kept: the best dev epoch's, else the last
+    epochs_run: int
+    best_epoch: int
+    seconds: float
+    dev_report: EntityReport | None
+    history: list[dict]
+
+
+def _train(
+    training: _Training,
+    evaluation: _Evaluation,
+    generator: torch.Generator,
+    device: torch.device,
+) -> _Outcome:
+    """Epochs from the model's current weights; with dev data, the best epoch's
+    weights are kept and training stops after ``patience`` epochs without gain."""
+    model, config, dev = training.model, training.config, evaluation.dev
+    optimizer = _optimizer(model, config, training.warm)
+    total_steps = math.ceil(len(training.windows) / config.batch_size) * config.epochs
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(config.warmup_ratio * total_steps), total_steps
+    )
     best_f1, best_epoch, best_state, history = -1.0, 0, None, []
     dev_report = None
     started = time.perf_counter()
-    progress = tqdm(range(1, config.epochs + 1), desc="fine-tune", disable=not show_progress)
+    progress = tqdm(
+        range(1, config.epochs + 1), desc="fine-tune", disable=not evaluation.show_progress
+    )
     epoch = 0
     for epoch in progress:
-        if cached is None:
-            batches = shuffled_batches(windows, config.batch_size, encoder.pad_id, generator)
+        if training.cached is None:
+            batches = shuffled_batches(
+                training.windows, config.batch_size, training.pad_id, generator
+            )
             losses = (batch_loss(model, b, device, config.label_smoothing) for b in batches)
         else:
             losses = head_losses(
-                model, cached, config.batch_size, generator, config.label_smoothing
+                model, training.cached, config.batch_size, generator, config.label_smoothing
             )
-        loss = _train_epoch(model, losses, optimizer, scheduler)
-        record = {"epoch": epoch, "loss": loss}
+        record = {"epoch": epoch, "loss": _train_epoch(model, losses, optimizer, scheduler)}
         if dev:
             model.eval()
-            pipeline = torch_pipeline(model, encoder, config.aggregation, decoding=config.decoding)
+            pipeline = torch_pipeline(
+                model, evaluation.encoder, config.aggregation, decoding=config.decoding
+            )
             report = evaluate_pipeline(pipeline, dev)
             record["dev_f1"] = report.micro.f1
             if report.micro.f1 > best_f1:
@@ -192,27 +270,29 @@ def finetune(
                 best_state = copy.deepcopy(model.state_dict())
         history.append(record)
         progress.set_postfix({k: round(v, 4) for k, v in record.items() if k != "epoch"})
-        if on_epoch:
-            on_epoch(record)
+        if evaluation.on_epoch:
+            evaluation.on_epoch(record)
         if dev and epoch - best_epoch >= config.patience:
             logger.info("early stop at epoch %d (best %d)", epoch, best_epoch)
             break
     if best_state is not None:
         model.load_state_dict(best_state)
-    if start is not None:
-        _interpolate_weights(model, start, config.weight_interpolation)
-    model.eval()
-    return FinetuneResult(
-        model=model,
+    return _Outcome(
+        state=copy.deepcopy(model.state_dict()) if config.soup > 1 else {},
         epochs_run=epoch,
         best_epoch=best_epoch or epoch,
-        train_seconds=time.perf_counter() - started,
-        alignment=alignment,
+        seconds=time.perf_counter() - started,
         dev_report=dev_report,
         history=history,
-        backbone_pretraining=backbone_pretraining(backbone),
-        warm_start_reads=reads,
     )
+
+
+def _average_weights(model: NunerTagger, states: Sequence[dict]) -> None:
+    """The uniform soup: each floating-point weight the mean of the ingredients'."""
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if tensor.is_floating_point():
+                tensor.copy_(torch.stack([state[name] for state in states]).mean(dim=0))
 
 
 def _interpolate_weights(model: NunerTagger, start: dict, share: float) -> None:

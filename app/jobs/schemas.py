@@ -57,6 +57,13 @@ class Hyperparameters(BaseModel):
         "the head from the label names (or `descriptions`).",
     )
     max_length: int = Field(default=DEFAULTS.max_length, ge=32, le=512)
+    soup: int = Field(
+        default=DEFAULTS.soup,
+        ge=1,
+        le=4,
+        description="Fine-tunes from one start whose weights are averaged into the tagger "
+        "(a model soup); each adds the time of one.",
+    )
     seed: int = Field(default=DEFAULTS.seed, ge=0, le=2**31 - 1)
 
 

@@ -112,6 +112,14 @@ class FinetuneConfig(BaseModel):
         "weights), which keeps some of what the label names knew (WiSE-FT, Wortsman et al., "
         "2022); a random head is no tagger to go back to, so it is ignored there.",
     )
+    soup: int = Field(
+        default=1,
+        ge=1,
+        le=8,
+        description="Fine-tunes from the same start, each on its own seed (batch order, "
+        "dropout), whose weights are averaged into one tagger (a uniform model soup, "
+        "Wortsman et al., 2022): the serving cost of one tagger for n times the training.",
+    )
     label_smoothing: float = Field(
         default=0.0,
         ge=0,

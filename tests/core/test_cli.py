@@ -74,11 +74,14 @@ def test_finetune_evaluate_predict_with_a_tiny_backbone(tiny_bert_dir, tmp_path)
             "64",
             "--lr",
             "1e-3",
+            "--soup",
+            "2",
         ],
     )
     assert result.exit_code == 0, result.output
     info = json.loads((checkpoint / "training.json").read_text())
     assert info["alignment"]["spans"] > 0 and len(info["history"]) == 2
+    assert info["config"]["soup"] == 2
 
     result = runner.invoke(
         app,
