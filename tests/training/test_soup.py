@@ -42,7 +42,6 @@ def test_the_soup_averages_ingredients_trained_from_one_start(
     head = next(n for n in ends[0] if n.startswith("head.") and n.endswith("weight"))
     assert not torch.allclose(ends[0][head], ends[1][head])
     souped = result.model.state_dict()
-    for name, tensor in ends[0].items():
+    for name in ends[0]:
         mean = torch.stack([end[name] for end in ends]).mean(dim=0)
         assert torch.allclose(souped[name], mean, atol=1e-7), name
-
