@@ -331,7 +331,7 @@ LEVERS: dict[str, Lever] = {
     ),
     "pile-nc-f0": on_four_sets(
         {**WARM_RATES, "batch_size": 4},
-        "f0-bs4 on a backbone pre-trained as starter-f0 is but on all shared annotated "
+        "f0-bs4 on a backbone pre-trained as starter-f0 is, but on all shared annotated "
         "sets (5,407 sentences against 893, most under CC BY-NC 4.0): what more "
         "pre-training text would give; an operator's non-commercial choice, never the default",
         baseline="f0-bs4",
