@@ -337,6 +337,24 @@ LEVERS: dict[str, Lever] = {
         baseline="f0-bs4",
         backbone="pile-nc-f0",
     ),
+    "f0-frozen-emb": on_four_sets(
+        {**WARM_RATES, "batch_size": 4, "freeze_word_embeddings": True},
+        "f0-bs4 with the sub-word embeddings kept as pre-trained: the words of the few "
+        "examples then stay where the unseen words of the same kind are",
+        baseline="f0-bs4",
+    ),
+    "f0-mask0.3": on_four_sets(
+        {**WARM_RATES, "batch_size": 4, "mention_masking": 0.3},
+        "f0-bs4 with three in ten of the examples' entity sub-words masked in each batch: "
+        "entities learnt by their context and shape, as unseen names must be found",
+        baseline="f0-bs4",
+    ),
+    "frozen-emb-rdrop1": on_four_sets(
+        {**WARM_RATES, "batch_size": 4, "freeze_word_embeddings": True, "rdrop_weight": 1.0},
+        "R-Drop under f0-frozen-emb: each batch twice, the two dropout passes' tag "
+        "distributions pulled together (weight 1), in about the time of f0-bs4",
+        baseline="f0-frozen-emb",
+    ),
     "now-f0-k4": on_four_sets(
         WARM_RATES, "now-f0 at k=4, the baseline of k=4 levers on four sets", "now-f0-k4", k=4
     ),

@@ -11,7 +11,7 @@ import torch
 from nuner.core.alignment import AlignmentReport, MisalignedPolicy, align_spans
 from nuner.core.encoding import TextEncoder
 from nuner.core.hyperparameters import Tagging
-from nuner.core.labels import IGNORE_INDEX, LabelSet, inside_as_begin
+from nuner.core.labels import IGNORE_INDEX, OUTSIDE_ID, LabelSet, inside_as_begin
 from nuner.core.types import Example
 
 
@@ -70,3 +70,15 @@ def shuffled_batches(
     order = torch.randperm(len(windows), generator=generator).tolist()
     for start in range(0, len(order), batch_size):
         yield collate([windows[i] for i in order[start : start + batch_size]], pad_id)
+
+
+def mask_mentions(
+    batch: dict[str, torch.Tensor], rate: float, mask_id: int, generator: torch.Generator
+) -> dict[str, torch.Tensor]:
+    """The batch with each entity sub-word replaced by the mask token at ``rate``: the
+    tagger learns to find entities by their context and shape too, as it must for the
+    names it has never seen (the words of the examples are a few of the many)."""
+    labels = batch["labels"]
+    entity = (labels != IGNORE_INDEX) & (labels != OUTSIDE_ID)
+    drawn = torch.rand(labels.shape, generator=generator) < rate
+    return {**batch, "input_ids": batch["input_ids"].masked_fill(entity & drawn, mask_id)}

@@ -30,10 +30,10 @@ from nuner.core.labels import LabelSet
 from nuner.core.types import Example
 from nuner.training.augment import with_replaced_mentions
 from nuner.training.checkpoint import load_fast_tokenizer, text_encoder_for
-from nuner.training.data import TrainingWindow, build_windows, shuffled_batches
+from nuner.training.data import TrainingWindow, build_windows, mask_mentions, shuffled_batches
 from nuner.training.frozen import CachedWindow, encode_windows, head_losses
 from nuner.training.metrics import EntityReport
-from nuner.training.model import NunerTagger, tagging_loss
+from nuner.training.model import NunerTagger, dropout_disagreement, tagging_loss
 from nuner.training.predict import evaluate_pipeline, torch_pipeline
 from nuner.training.pretrain.model import is_dual_encoder
 from nuner.training.warm_start import label_name_scorer, warm_head_parameters
@@ -144,6 +144,8 @@ def finetune(
         # the threshold head taggers decode at (chosen on dev: docs/heads.md)
         model.set_head(*warm_head_parameters(scorer, HEAD_DEFAULTS.threshold))
     model.freeze_encoder(config.freeze_encoder)
+    if config.freeze_word_embeddings:
+        model.freeze_word_embeddings()
     start = copy.deepcopy(model.state_dict()) if warm and config.weight_interpolation < 1 else None
     device = pick_device(config.device)
     model.to(device)
@@ -162,7 +164,10 @@ def finetune(
         probe = encode_windows(model, windows, encoder.pad_id, device)
         _linear_probe(model, probe, config, generator)
 
-    training = _Training(model, windows, encoder.pad_id, config, warm, cached)
+    mask_id = (
+        tokenizer.mask_token_id if tokenizer.mask_token_id is not None else tokenizer.unk_token_id
+    )
+    training = _Training(model, windows, encoder.pad_id, config, warm, cached, mask_id)
     evaluation = _Evaluation(encoder, dev, show_progress, on_epoch)
     soup_start = copy.deepcopy(model.state_dict()) if config.soup > 1 else None
     outcomes = []
@@ -206,6 +211,7 @@ class _Training:
     config: FinetuneConfig
     warm: bool
     cached: Sequence[CachedWindow] | None  # the frozen encoder's features
+    mask_id: int  # what config.mention_masking puts in place of a mention's sub-words
 
 
 @dataclass
@@ -236,6 +242,7 @@ def _train(
     weights are kept and training stops after ``patience`` epochs without gain."""
     model, config, dev = training.model, training.config, evaluation.dev
     optimizer = _optimizer(model, config, training.warm)
+    masking = torch.Generator().manual_seed(generator.initial_seed() + 1)
     total_steps = math.ceil(len(training.windows) / config.batch_size) * config.epochs
     scheduler = get_linear_schedule_with_warmup(
         optimizer, int(config.warmup_ratio * total_steps), total_steps
@@ -252,7 +259,10 @@ def _train(
             batches = shuffled_batches(
                 training.windows, config.batch_size, training.pad_id, generator
             )
-            losses = (batch_loss(model, b, device, config.label_smoothing) for b in batches)
+            if config.mention_masking:
+                rate, mask_id = config.mention_masking, training.mask_id
+                batches = (mask_mentions(b, rate, mask_id, masking) for b in batches)
+            losses = (batch_loss(model, b, device, config) for b in batches)
         else:
             losses = head_losses(
                 model, training.cached, config.batch_size, generator, config.label_smoothing
@@ -355,13 +365,19 @@ def _linear_probe(
 
 
 def batch_loss(
-    model: NunerTagger, batch: dict, device: torch.device, label_smoothing: float
+    model: NunerTagger, batch: dict, device: torch.device, config: FinetuneConfig
 ) -> torch.Tensor:
-    """One collated batch's training loss: label smoothing is for training only, so it
-    lives here and not in the model's forward."""
+    """One collated batch's training loss: label smoothing and R-Drop are for training
+    only, so they live here and not in the model's forward."""
     inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
+    labels = batch["labels"].to(device)
     logits = model(**inputs).logits
-    return tagging_loss(logits, batch["labels"].to(device), label_smoothing)
+    loss = tagging_loss(logits, labels, config.label_smoothing)
+    if not config.rdrop_weight:
+        return loss
+    again = model(**inputs).logits  # another dropout mask
+    mean = (loss + tagging_loss(again, labels, config.label_smoothing)) / 2
+    return mean + config.rdrop_weight * dropout_disagreement(logits, again, labels)
 
 
 def _train_epoch(

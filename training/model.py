@@ -156,6 +156,9 @@ class NunerTagger(PreTrainedModel):
     def freeze_encoder(self, frozen: bool = True) -> None:
         self.encoder.requires_grad_(not frozen)
 
+    def freeze_word_embeddings(self, frozen: bool = True) -> None:
+        self.encoder.get_input_embeddings().requires_grad_(not frozen)
+
     def features(
         self,
         input_ids: torch.Tensor,
@@ -211,3 +214,17 @@ def tagging_loss(
         ignore_index=IGNORE_INDEX,
         label_smoothing=label_smoothing,
     )
+
+
+def dropout_disagreement(
+    first: torch.Tensor, second: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
+    """Symmetric KL divergence between two dropout passes' tag distributions over the
+    labelled tokens (R-Drop, Liang et al., 2021): a tagger whose answer depends on which
+    units dropped out has fitted its few examples by chance features."""
+    keep = labels.view(-1) != IGNORE_INDEX
+    p = first.view(-1, first.shape[-1])[keep].log_softmax(-1)
+    q = second.view(-1, second.shape[-1])[keep].log_softmax(-1)
+    forward = nn.functional.kl_div(p, q, reduction="batchmean", log_target=True)
+    backward = nn.functional.kl_div(q, p, reduction="batchmean", log_target=True)
+    return (forward + backward) / 2

@@ -47,6 +47,11 @@ class FinetuneConfig(BaseModel):
     freeze_encoder: bool = Field(
         default=False, description="Train only the head, on features computed once."
     )
+    freeze_word_embeddings: bool = Field(
+        default=False,
+        description="Keep the encoder's sub-word embeddings as pre-trained, so the words of "
+        "the few examples do not move away from the unseen words the tagger will meet.",
+    )
     learning_rate: float | None = Field(
         default=None,
         gt=0,
@@ -119,6 +124,21 @@ class FinetuneConfig(BaseModel):
         description="Fine-tunes from the same start, each on its own seed (batch order, "
         "dropout), whose weights are averaged into one tagger (a uniform model soup, "
         "Wortsman et al., 2022): the serving cost of one tagger for n times the training.",
+    )
+    mention_masking: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="Share of the examples' entity sub-words replaced by the mask token in "
+        "each training batch, so the tagger learns entities by context and word shape, not "
+        "only by the few names it was shown.",
+    )
+    rdrop_weight: float = Field(
+        default=0.0,
+        ge=0,
+        le=100,
+        description="Weight of the disagreement between two dropout passes of each batch "
+        "(R-Drop, Liang et al., 2021; 0: one pass), which twice the training time buys.",
     )
     label_smoothing: float = Field(
         default=0.0,

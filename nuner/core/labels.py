@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 OUTSIDE = "O"
+OUTSIDE_ID = 0  # the id of OUTSIDE in every LabelSet's tags
 IGNORE_INDEX = -100  # torch's cross-entropy ignore_index; also used for special tokens
 
 

@@ -138,7 +138,7 @@ def test_label_smoothing_makes_a_fitted_tagger_less_sure(
         batch = collate(windows, encoder.pad_id)
         with torch.no_grad():
             output = model(**batch)
-            unsmoothed = batch_loss(model, batch, torch.device("cpu"), 0.0)
+            unsmoothed = batch_loss(model, batch, torch.device("cpu"), FinetuneConfig())
             probabilities = output.logits.softmax(-1).max(-1).values
         assert unsmoothed == pytest.approx(output.loss.item())  # 0: the model's own loss
         peaks[smoothing] = probabilities[batch["labels"] >= 0].mean().item()
