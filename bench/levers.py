@@ -359,6 +359,12 @@ LEVERS: dict[str, Lever] = {
         WARM_RATES, "now-f0 at k=4, the baseline of k=4 levers on four sets", "now-f0-k4", k=4
     ),
     "f0-bs4-k4": on_four_sets({**WARM_RATES, "batch_size": 4}, "f0-bs4 at k=4", "now-f0-k4", k=4),
+    "f0-frozen-emb-k4": on_four_sets(
+        {**WARM_RATES, "batch_size": 4, "freeze_word_embeddings": True},
+        "f0-frozen-emb at k=4",
+        "f0-bs4-k4",
+        k=4,
+    ),
     "mpnet": Lever(
         {**VITERBI, "shape_features": "input", "shape_learning_rate": 2e-3},
         "the larger backbone (`nuner install-backbone all-mpnet-base-v2`), with the "
