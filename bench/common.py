@@ -39,6 +39,9 @@ SELECTION_DATASETS = ("conll2003", "wnut2017")
 # The default batch until 2026-12-04 (docs/levers.md: f0-bs4), pinned where runs used it
 # so that reruns reproduce the logged runs.
 BATCH8 = {"batch_size": 8}
+# The sub-word embeddings were trained with the rest until 2026-12-06 (docs/levers.md:
+# f0-frozen-emb), pinned likewise.
+TRAINED_EMBEDDINGS = {"freeze_word_embeddings": False}
 WORK = ROOT / ".bench"
 
 # Starters pre-trained otherwise than today's (PretrainConfig fields), built as the
@@ -91,7 +94,7 @@ def conll_tagger(train_sentences: int = 1000, threads: int | None = None) -> tup
     if not checkpoint.exists():
         backbone = resolve_backbone(None)
         train = read_jsonl(CONLL / "train.jsonl")[:train_sentences]
-        config = FinetuneConfig(epochs=3, learning_rate=1e-4, batch_size=16)
+        config = FinetuneConfig(epochs=3, learning_rate=1e-4, batch_size=16, **TRAINED_EMBEDDINGS)
         result = finetune(backbone, train, config)
         info = {
             "config": config.model_dump(),

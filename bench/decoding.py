@@ -35,6 +35,7 @@ from common import (
     BATCH8,
     DATASETS,
     DOCS,
+    TRAINED_EMBEDDINGS,
     append_log,
     entity_f1,
     machine,
@@ -55,8 +56,8 @@ from nuner.training.sampling import sample_k_2k
 
 # round -> the fields in which its training differs from today's FinetuneConfig()
 ROUNDS: dict[str, dict] = {
-    "decoding": {**BATCH8, "shape_features": "none"},  # 2026-12-01, before word shapes
-    "decoding_shapes": BATCH8,  # 2026-12-03: word shapes in the input
+    "decoding": {**BATCH8, **TRAINED_EMBEDDINGS, "shape_features": "none"},  # 2026-12-01
+    "decoding_shapes": {**BATCH8, **TRAINED_EMBEDDINGS},  # 2026-12-03: word shapes in the input
 }
 SEEDS, K = (100, 101, 102, 103), 8
 DATASETS_USED = ("conll2003", "wnut2017")

@@ -37,6 +37,7 @@ from common import (
     EARLIER_STARTER,
     RESULT_DATASETS,
     SELECTION_DATASETS,
+    TRAINED_EMBEDDINGS,
     bench_backbone,
     machine,
     read_log,
@@ -72,27 +73,31 @@ class ProductDefault:
 
 DEFAULT_HISTORY: dict[str, ProductDefault] = {
     # 2026-12-01: word shapes, Viterbi
-    "product-default": ProductDefault({**BATCH8, "decoding": "viterbi"}),
+    "product-default": ProductDefault({**BATCH8, **TRAINED_EMBEDDINGS, "decoding": "viterbi"}),
     # 2026-12-02: levers of docs/levers.md since (on MiniLM, which has no concept encoder,
     # warm_start changes nothing: pinned off so the page says what ran)
-    "product-default-2": ProductDefault({**BATCH8, "warm_start": False}),
+    "product-default-2": ProductDefault({**BATCH8, **TRAINED_EMBEDDINGS, "warm_start": False}),
     # 2026-12-03: the starter's pre-trained encoder (what `auto` takes where it is built),
     # the head warm-started from the label names at 2e-3, the encoder beneath at 1e-4
-    "product-default-3": ProductDefault(BATCH8, EARLIER_STARTER),
+    "product-default-3": ProductDefault({**BATCH8, **TRAINED_EMBEDDINGS}, EARLIER_STARTER),
     # 2026-12-03, later: the starter pre-trained with no layer frozen (starter-f0)
-    "product-default-4": ProductDefault(BATCH8, STARTER_BACKBONE),
+    "product-default-4": ProductDefault({**BATCH8, **TRAINED_EMBEDDINGS}, STARTER_BACKBONE),
     # 2026-12-04: batches of 4 (docs/levers.md: f0-bs4), the fused AdamW step
-    "product-default-5": ProductDefault({}, STARTER_BACKBONE),
+    "product-default-5": ProductDefault(TRAINED_EMBEDDINGS, STARTER_BACKBONE),
+    # 2026-12-06: the sub-word embeddings kept as pre-trained (docs/levers.md: f0-frozen-emb)
+    "product-default-6": ProductDefault({}, STARTER_BACKBONE),
 }
 # Measured on test on the way, not a default: the warm start with the encoder still at
 # 2e-4 (before warm-lr1e-4 was measured on dev); shown beside the others.
 PILE_NC = "pile-nc-f0"
 INTERMEDIATE = {
-    "starter-warm-lr2e-4": ProductDefault({**BATCH8, "learning_rate": 2e-4}, EARLIER_STARTER),
+    "starter-warm-lr2e-4": ProductDefault(
+        {**BATCH8, **TRAINED_EMBEDDINGS, "learning_rate": 2e-4}, EARLIER_STARTER
+    ),
     # 2026-12-04: today's default on a backbone pre-trained like the starter but on every
     # shared annotated set, most of them CC BY-NC 4.0 (docs/levers.md: pile-nc-f0): what
     # more pre-training text gives; never a default
-    PILE_NC: ProductDefault({}, PILE_NC),
+    PILE_NC: ProductDefault(TRAINED_EMBEDDINGS, PILE_NC),
 }
 *_, PREVIOUS_NAME, DEFAULT_NAME = DEFAULT_HISTORY
 NOW, PREVIOUS = "product default now", "previous default"  # their columns
@@ -109,6 +114,7 @@ COLUMNS = {
 # What the 2026-11 selection and runs used, before later levers became defaults.
 BEFORE = {
     **BATCH8,
+    **TRAINED_EMBEDDINGS,
     "decoding": "lenient",
     "shape_features": "none",
     "layer_lr_decay": 1.0,

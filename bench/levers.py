@@ -27,6 +27,7 @@ from common import (
     EARLIER_STARTER,
     RESULT_DATASETS,
     SELECTION_DATASETS,
+    TRAINED_EMBEDDINGS,
     bench_backbone,
     machine,
     read_log,
@@ -53,7 +54,8 @@ class Lever:
     datasets: tuple[str, ...] = SELECTION_DATASETS  # the baseline must be run on them too
 
     def config(self) -> FinetuneConfig:
-        return FinetuneConfig(**{**BATCH8, **self.changes})  # batch 8: until f0-bs4
+        # batch 8 until f0-bs4, sub-word embeddings trained until f0-frozen-emb
+        return FinetuneConfig(**{**BATCH8, **TRAINED_EMBEDDINGS, **self.changes})
 
 
 # The default's decoding until viterbi-join replaced it: pinned where it was measured.
@@ -353,6 +355,18 @@ LEVERS: dict[str, Lever] = {
         {**WARM_RATES, "batch_size": 4, "freeze_word_embeddings": True, "rdrop_weight": 1.0},
         "R-Drop under f0-frozen-emb: each batch twice, the two dropout passes' tag "
         "distributions pulled together (weight 1), in about the time of f0-bs4",
+        baseline="f0-frozen-emb",
+    ),
+    "frozen-emb-warmup0": on_four_sets(
+        {**WARM_RATES, "batch_size": 4, "freeze_word_embeddings": True, "warmup_ratio": 0.0},
+        "f0-frozen-emb without the warm-up: a warm-started head is useful from its first "
+        "step, and a tenth of ~150-500 steps at a low rate may be steps lost",
+        baseline="f0-frozen-emb",
+    ),
+    "frozen-emb-drop0": on_four_sets(
+        {**WARM_RATES, "batch_size": 4, "freeze_word_embeddings": True, "classifier_dropout": 0.0},
+        "f0-frozen-emb without dropout before the head: the warm head was computed on whole "
+        "feature vectors",
         baseline="f0-frozen-emb",
     ),
     "now-f0-k4": on_four_sets(

@@ -16,7 +16,7 @@ from dataclasses import asdict
 
 import torch
 import typer
-from common import CONLL, DOCS, bench_backbone, machine, write_report
+from common import CONLL, DOCS, TRAINED_EMBEDDINGS, bench_backbone, machine, write_report
 from transformers.utils import logging as hf_logging
 
 import nuner.training.finetune as finetune_module
@@ -52,7 +52,7 @@ def one_run(backbone: str, name: str, batch_size: int) -> dict:
             backbone,
             [K],
             [SEED],
-            FinetuneConfig(batch_size=batch_size),
+            FinetuneConfig(batch_size=batch_size, **TRAINED_EMBEDDINGS),
             split="selection",
             max_eval=EVAL_SENTENCES,
         )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 
 import typer
-from common import BATCH8, CONLL, DOCS, machine
+from common import BATCH8, CONLL, DOCS, TRAINED_EMBEDDINGS, machine
 from transformers.utils import logging as hf_logging
 
 from nuner.core.backbones import AUTO_BACKBONE, resolve_backbone
@@ -34,7 +34,9 @@ SENTENCES = (
     "She ate an apple in the United States.",
     "Angela Merkel met Emmanuel Macron in Paris.",
 )
-BEFORE = DEFAULTS.model_copy(update={**BATCH8, "shape_features": "none", "decoding": "lenient"})
+BEFORE = DEFAULTS.model_copy(
+    update={**BATCH8, **TRAINED_EMBEDDINGS, "shape_features": "none", "decoding": "lenient"}
+)
 RUNS = (("before", BEFORE, None), ("after", DEFAULTS, AUTO_BACKBONE))  # name, config, backbone
 
 
