@@ -509,7 +509,8 @@ def report() -> None:
 
 `python bench/levers.py select` then `report`. Each candidate changes a few
 fields of the product default (`FinetuneConfig`; batches of 8, the default
-until `f0-bs4`, where it sets none), or its backbone, and runs
+until `f0-bs4`, and sub-word embeddings trained, the default until
+`f0-frozen-emb`, where it sets neither), or its backbone, and runs
 the few-shot protocol at k={K} (unless the table says otherwise) on the dev
 splits of conll2003 and wnut2017, and from `now-f0` on also on mit_movie and
 mit_restaurant, which have no dev split: there on a seeded 1,000-sentence
