@@ -1,7 +1,8 @@
-"""Fine-tune time by AdamW implementation and batch size: the fused step (the
-product's, nuner.training.finetune._adamw) against torch's per-tensor default, on
-one k=8 CoNLL-2003 sample, interleaved repeats, the tagger scored on dev each time
-so that the two implementations are seen to train the same tagger.
+"""Fine-tune time by AdamW implementation, batch size and whether the sub-word
+embeddings train: the fused step (the product's, nuner.training.finetune._adamw)
+against torch's per-tensor default, and the embeddings kept as pre-trained (the
+default since f0-frozen-emb), on one k=8 CoNLL-2003 sample, interleaved repeats,
+the tagger scored on dev each time (the two implementations train the same tagger).
 
     python bench/optimizer.py   # writes docs/optimizer.json and docs/optimizer.md
 """
@@ -12,11 +13,11 @@ import json
 import statistics
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 import torch
 import typer
-from common import CONLL, DOCS, TRAINED_EMBEDDINGS, bench_backbone, machine, write_report
+from common import CONLL, DOCS, bench_backbone, machine, write_report
 from transformers.utils import logging as hf_logging
 
 import nuner.training.finetune as finetune_module
@@ -24,8 +25,22 @@ from nuner.core.backbones import STARTER_BACKBONE
 from nuner.core.hyperparameters import FinetuneConfig
 from nuner.training.fewshot import run_fewshot
 
-IMPLEMENTATIONS = ("fused", "per-tensor")
-BATCH_SIZES = (4, 8)
+
+@dataclass(frozen=True)
+class Setting:
+    batch_size: int
+    implementation: str  # "fused" or "per-tensor"
+    embeddings: str  # "frozen" or "trained"
+
+
+SETTINGS = (
+    Setting(4, "fused", "frozen"),  # the product default since 2026-12-06
+    Setting(4, "fused", "trained"),  # since 2026-12-04
+    Setting(4, "per-tensor", "trained"),
+    Setting(8, "fused", "trained"),
+    Setting(8, "per-tensor", "trained"),  # until 2026-12-04: the baseline
+)
+BASELINE = SETTINGS[-1]
 K, SEED, EVAL_SENTENCES = 8, 0, 500
 
 app = typer.Typer(add_completion=False)
@@ -45,18 +60,19 @@ def implementation(name: str) -> Iterator[None]:
         finetune_module._adamw = fused
 
 
-def one_run(backbone: str, name: str, batch_size: int) -> dict:
-    with implementation(name):
+def one_run(backbone: str, setting: Setting) -> dict:
+    frozen = {"freeze_word_embeddings": setting.embeddings == "frozen"}
+    with implementation(setting.implementation):
         (run,) = run_fewshot(
             CONLL,
             backbone,
             [K],
             [SEED],
-            FinetuneConfig(batch_size=batch_size, **TRAINED_EMBEDDINGS),
+            FinetuneConfig(batch_size=setting.batch_size, **frozen),
             split="selection",
             max_eval=EVAL_SENTENCES,
         )
-    return {"implementation": name, "batch_size": batch_size, **asdict(run)}
+    return {**asdict(setting), **asdict(run)}
 
 
 @app.command()
@@ -64,12 +80,7 @@ def main(repeats: int = 3, threads: int = 2) -> None:
     hf_logging.set_verbosity_error()
     torch.set_num_threads(threads)
     backbone = bench_backbone(STARTER_BACKBONE)
-    runs = [
-        one_run(backbone, name, batch_size)
-        for _ in range(repeats)
-        for batch_size in BATCH_SIZES
-        for name in IMPLEMENTATIONS
-    ]
+    runs = [one_run(backbone, setting) for _ in range(repeats) for setting in SETTINGS]
     summary = summarize(runs)
     result = {"machine": machine(), "threads": threads, "summary": summary, "runs": runs}
     (DOCS / "optimizer.json").write_text(json.dumps(result, indent=2))
@@ -78,19 +89,17 @@ def main(repeats: int = 3, threads: int = 2) -> None:
 
 def summarize(runs: list[dict]) -> list[dict]:
     rows = []
-    for batch_size in BATCH_SIZES:
-        for name in IMPLEMENTATIONS:
-            mine = [r for r in runs if (r["batch_size"], r["implementation"]) == (batch_size, name)]
-            rows.append(
-                {
-                    "batch_size": batch_size,
-                    "implementation": name,
-                    "median_train_seconds": statistics.median(r["train_seconds"] for r in mine),
-                    "f1": [round(100 * r["f1"], 2) for r in mine],
-                    "sentences": mine[0]["train_sentences"],
-                }
-            )
-    baseline = next(r for r in rows if (r["batch_size"], r["implementation"]) == (8, "per-tensor"))
+    for setting in SETTINGS:
+        mine = [r for r in runs if _setting(r) == setting]
+        rows.append(
+            {
+                **asdict(setting),
+                "median_train_seconds": statistics.median(r["train_seconds"] for r in mine),
+                "f1": [round(100 * r["f1"], 2) for r in mine],
+                "sentences": mine[0]["train_sentences"],
+            }
+        )
+    baseline = next(r for r in rows if _setting(r) == BASELINE)
     for row in rows:
         row["time_vs_bs8_per_tensor"] = (
             row["median_train_seconds"] / baseline["median_train_seconds"]
@@ -98,22 +107,28 @@ def summarize(runs: list[dict]) -> list[dict]:
     return rows
 
 
+def _setting(record: dict) -> Setting:
+    return Setting(record["batch_size"], record["implementation"], record["embeddings"])
+
+
 def report(summary: list[dict], result: dict) -> str:
     lines = "\n".join(
-        f"| {r['batch_size']} | {r['implementation']} | {r['median_train_seconds']:.1f} | "
+        f"| {r['batch_size']} | {r['implementation']} | {r['embeddings']} "
+        f"| {r['median_train_seconds']:.1f} | "
         f"{r['time_vs_bs8_per_tensor']:.2f} | {' / '.join(f'{f:.1f}' for f in r['f1'])} |"
         for r in summary
     )
-    return f"""# Fine-tune time by AdamW implementation
+    return f"""# Fine-tune time by AdamW implementation and what it updates
 
 `python bench/optimizer.py` (writes optimizer.json). One k={K} CoNLL-2003 sample (seed {SEED},
-{summary[0]["sentences"]} sentences), the product default hyper-parameters but the batch size,
+{summary[0]["sentences"]} sentences), the product default hyper-parameters but the batch size
+and whether the sub-word embeddings train,
 backbone starter-f0, {result["threads"]} threads on {result["machine"]["cpu_count"]} cores
 ({result["machine"]["cpu_model"]}); each setting run {len(summary[0]["f1"])} times, interleaved.
 F1 on the first {EVAL_SENTENCES} dev sentences, once per run.
 
-| batch | AdamW | median train s | time vs batch 8, per-tensor | F1 per run |
-|---|---|---|---|---|
+| batch | AdamW | sub-word embeddings | median train s | time vs batch 8, per-tensor | F1 per run |
+|---|---|---|---|---|---|
 {lines}
 """
 

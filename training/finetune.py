@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from transformers import get_linear_schedule_with_warmup
+from transformers import PreTrainedTokenizerFast, get_linear_schedule_with_warmup
 
 from nuner.core.alignment import AlignmentReport
 from nuner.core.backbones import PRETRAINING_FILE
@@ -164,10 +164,7 @@ def finetune(
         probe = encode_windows(model, windows, encoder.pad_id, device)
         _linear_probe(model, probe, config, generator)
 
-    mask_id = (
-        tokenizer.mask_token_id if tokenizer.mask_token_id is not None else tokenizer.unk_token_id
-    )
-    training = _Training(model, windows, encoder.pad_id, config, warm, cached, mask_id)
+    training = _Training(model, windows, encoder.pad_id, config, warm, cached, _mask_id(tokenizer))
     evaluation = _Evaluation(encoder, dev, show_progress, on_epoch)
     soup_start = copy.deepcopy(model.state_dict()) if config.soup > 1 else None
     outcomes = []
@@ -199,6 +196,11 @@ def finetune(
         backbone_pretraining=backbone_pretraining(backbone),
         warm_start_reads=reads,
     )
+
+
+def _mask_id(tokenizer: PreTrainedTokenizerFast) -> int:
+    """The mask token where the tokenizer has one (BERT, RoBERTa), else the unknown one."""
+    return tokenizer.unk_token_id if tokenizer.mask_token_id is None else tokenizer.mask_token_id
 
 
 @dataclass

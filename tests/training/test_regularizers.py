@@ -46,12 +46,13 @@ def test_frozen_word_embeddings_stay_as_pre_trained_while_the_layers_learn(
     tiny_bert_dir, conll_sample
 ):
     start = NunerTagger.from_backbone(str(tiny_bert_dir), ["O", "B-X", "I-X"])
-    config = CONFIG.model_copy(update={"freeze_word_embeddings": True})
-    model = finetune(str(tiny_bert_dir), conll_sample, config, show_progress=False).model
+    assert CONFIG.freeze_word_embeddings  # the default
+    model = finetune(str(tiny_bert_dir), conll_sample, CONFIG, show_progress=False).model
     assert torch.equal(_word_embeddings(model), _word_embeddings(start))
     layer = "encoder.layer.0.attention.self.query.weight"
     assert not torch.equal(model.encoder.state_dict()[layer], start.encoder.state_dict()[layer])
-    trained = finetune(str(tiny_bert_dir), conll_sample, CONFIG, show_progress=False).model
+    config = CONFIG.model_copy(update={"freeze_word_embeddings": False})
+    trained = finetune(str(tiny_bert_dir), conll_sample, config, show_progress=False).model
     assert not torch.equal(_word_embeddings(trained), _word_embeddings(start))
 
 
