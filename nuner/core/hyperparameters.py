@@ -50,8 +50,8 @@ class FinetuneConfig(BaseModel):
     freeze_word_embeddings: bool = Field(
         default=True,
         description="Keep the encoder's sub-word embeddings as pre-trained: as accurate as "
-        "training them, in about two thirds of the time (chosen on dev: docs/levers.md, "
-        "f0-frozen-emb), the embedding table being half of a small encoder's weights.",
+        "training them (chosen on dev: docs/levers.md, f0-frozen-emb) in 0.73x the time "
+        "(docs/optimizer.md), the embedding table being half of a small encoder's weights.",
     )
     learning_rate: float | None = Field(
         default=None,
