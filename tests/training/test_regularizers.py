@@ -56,15 +56,6 @@ def test_frozen_word_embeddings_stay_as_pre_trained_while_the_layers_learn(
     assert not torch.equal(_word_embeddings(trained), _word_embeddings(start))
 
 
-def test_mention_masking_changes_what_the_tagger_learns(tiny_roberta_dir, conll_sample):
-    """The same seed with and without masking trains other weights (RoBERTa's <mask>)."""
-    plain = finetune(str(tiny_roberta_dir), conll_sample, CONFIG, show_progress=False).model
-    config = CONFIG.model_copy(update={"mention_masking": 0.5})
-    masked = finetune(str(tiny_roberta_dir), conll_sample, config, show_progress=False).model
-    head = "head.1.weight"
-    assert not torch.equal(plain.state_dict()[head], masked.state_dict()[head])
-
-
 def test_dropout_disagreement_is_zero_for_one_answer_and_counts_labelled_tokens_only():
     logits = torch.randn(2, 5, 3)
     labels = torch.tensor([[IGNORE_INDEX, 0, 1, 2, IGNORE_INDEX]] * 2)
@@ -76,10 +67,17 @@ def test_dropout_disagreement_is_zero_for_one_answer_and_counts_labelled_tokens_
     assert dropout_disagreement(logits, other, labels).item() > 0.1
 
 
-def test_rdrop_trains_on_two_dropout_passes(tiny_bert_dir, conll_sample):
-    """The same seed with R-Drop trains other weights."""
-    plain = finetune(str(tiny_bert_dir), conll_sample, CONFIG, show_progress=False).model
-    config = CONFIG.model_copy(update={"rdrop_weight": 1.0})
-    rdrop = finetune(str(tiny_bert_dir), conll_sample, config, show_progress=False).model
+@pytest.mark.parametrize(
+    ("backbone", "update"),
+    [
+        ("tiny_roberta_dir", {"mention_masking": 0.5}),  # RoBERTa's <mask>
+        ("tiny_bert_dir", {"rdrop_weight": 1.0}),  # two dropout passes a batch
+    ],
+)
+def test_a_regularizer_changes_what_the_same_seed_learns(request, backbone, update, conll_sample):
+    directory = str(request.getfixturevalue(backbone))
+    plain = finetune(directory, conll_sample, CONFIG, show_progress=False).model
+    config = CONFIG.model_copy(update=update)
+    regularized = finetune(directory, conll_sample, config, show_progress=False).model
     head = "head.1.weight"
-    assert not torch.equal(plain.state_dict()[head], rdrop.state_dict()[head])
+    assert not torch.equal(plain.state_dict()[head], regularized.state_dict()[head])
