@@ -59,16 +59,23 @@ def conll_sample():
     return sample_k_2k(read_jsonl(dataset_path("conll2003", "train")), 3, seed=0)
 
 
+def tiny_finetune_config(**overrides):
+    """What makes a tiny random backbone fit a few sentences: 25 epochs at a high rate,
+    its sub-word embeddings trained (random ones are nothing to keep as pre-trained)."""
+    from nuner.core.hyperparameters import FinetuneConfig
+
+    settings = {"epochs": 25, "learning_rate": 3e-3, "batch_size": 4, "max_length": 64}
+    return FinetuneConfig(**{**settings, "freeze_word_embeddings": False, **overrides})
+
+
 def train_tiny_checkpoint(
     backbone: str, examples, directory: Path, max_length: int, stride: int = 32
 ) -> Path:
-    """Fine-tune a tiny backbone for real (25 epochs, high learning rate) and save it."""
+    """Fine-tune a tiny backbone for real (tiny_finetune_config) and save it."""
     from nuner.training.checkpoint import load_fast_tokenizer, save_checkpoint
-    from nuner.training.finetune import FinetuneConfig, finetune
+    from nuner.training.finetune import finetune
 
-    config = FinetuneConfig(
-        epochs=25, learning_rate=3e-3, batch_size=4, max_length=max_length, stride=stride
-    )
+    config = tiny_finetune_config(max_length=max_length, stride=stride)
     result = finetune(backbone, examples, config, show_progress=False)
     info = {"config": config.model_dump(), "data": {"train_examples": len(examples)}}
     save_checkpoint(directory, result.model, load_fast_tokenizer(backbone), info)

@@ -15,9 +15,9 @@ from nuner.training.fewshot import run_fewshot, summarize
 from nuner.training.finetune import FinetuneConfig, _best_fold_epoch, finetune
 from nuner.training.predict import evaluate_pipeline, load_pipeline, torch_pipeline
 from nuner.training.sampling import sample_k_2k
-from tests.conftest import DATASETS, dataset_path
+from tests.conftest import DATASETS, dataset_path, tiny_finetune_config
 
-FAST = FinetuneConfig(epochs=25, learning_rate=3e-3, batch_size=4, max_length=64)
+FAST = tiny_finetune_config()
 
 
 @pytest.mark.parametrize("backbone_fixture", ["tiny_bert_dir", "tiny_roberta_dir"])
