@@ -411,7 +411,8 @@ Issue 20's goals for what the product does with no hyper-parameters:
 
 {goal_lines}
 
-Median fine-tuning time per run on this machine (2 CPU cores): {time_line}.
+Median fine-tuning time per run (2 CPU cores; each column as logged, on the VM of
+its session, so seconds compare within a session only: see the reading below): {time_line}.
 
 ![F1 against k](fewshot.png)
 {_quickstart_section()}
