@@ -375,6 +375,15 @@ LEVERS: dict[str, Lever] = {
         "sets at batches of 8, where batches of 4 now take twice the steps",
         baseline="f0-frozen-emb",
     ),
+    "mpnet-now": Lever(
+        {"batch_size": 4, "freeze_word_embeddings": True},
+        "all-mpnet-base-v2 under today's defaults (no concept encoder, so a random head at "
+        "2e-4), two draws per set for CPU time: what the larger backbone gives now",
+        backbone="all-mpnet-base-v2",
+        seeds=SEEDS[:2],
+        baseline="f0-frozen-emb",
+        datasets=RESULT_DATASETS,
+    ),
     "now-f0-k4": on_four_sets(
         WARM_RATES, "now-f0 at k=4, the baseline of k=4 levers on four sets", "now-f0-k4", k=4
     ),
