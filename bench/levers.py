@@ -62,6 +62,8 @@ class Lever:
 VITERBI = {"decoding": "viterbi"}
 # The warm-start rates of the default since 2026-12-03 (warm-lr1e-4), pinned likewise.
 WARM_RATES = {"learning_rate": 1e-4, "head_learning_rate": 2e-3}
+# The default since 2026-12-06 (f0-frozen-emb), pinned as the base of the levers on it.
+FROZEN_EMB = {**WARM_RATES, "batch_size": 4, "freeze_word_embeddings": True}
 
 
 def on_four_sets(
@@ -340,7 +342,7 @@ LEVERS: dict[str, Lever] = {
         backbone="pile-nc-f0",
     ),
     "f0-frozen-emb": on_four_sets(
-        {**WARM_RATES, "batch_size": 4, "freeze_word_embeddings": True},
+        FROZEN_EMB,
         "f0-bs4 with the sub-word embeddings kept as pre-trained: the words of the few "
         "examples then stay where the unseen words of the same kind are",
         baseline="f0-bs4",
@@ -352,25 +354,25 @@ LEVERS: dict[str, Lever] = {
         baseline="f0-bs4",
     ),
     "frozen-emb-rdrop1": on_four_sets(
-        {**WARM_RATES, "batch_size": 4, "freeze_word_embeddings": True, "rdrop_weight": 1.0},
+        {**FROZEN_EMB, "rdrop_weight": 1.0},
         "R-Drop under f0-frozen-emb: each batch twice, the two dropout passes' tag "
         "distributions pulled together (weight 1), in about the time of f0-bs4",
         baseline="f0-frozen-emb",
     ),
     "frozen-emb-warmup0": on_four_sets(
-        {**WARM_RATES, "batch_size": 4, "freeze_word_embeddings": True, "warmup_ratio": 0.0},
+        {**FROZEN_EMB, "warmup_ratio": 0.0},
         "f0-frozen-emb without the warm-up: a warm-started head is useful from its first "
         "step, and a tenth of ~150-500 steps at a low rate may be steps lost",
         baseline="f0-frozen-emb",
     ),
     "frozen-emb-drop0": on_four_sets(
-        {**WARM_RATES, "batch_size": 4, "freeze_word_embeddings": True, "classifier_dropout": 0.0},
+        {**FROZEN_EMB, "classifier_dropout": 0.0},
         "f0-frozen-emb without dropout before the head: the warm head was computed on whole "
         "feature vectors",
         baseline="f0-frozen-emb",
     ),
     "frozen-emb-lr5e-5": on_four_sets(
-        {**WARM_RATES, "batch_size": 4, "freeze_word_embeddings": True, "learning_rate": 5e-5},
+        {**FROZEN_EMB, "learning_rate": 5e-5},
         "the encoder at half the rate under f0-frozen-emb: warm-lr5e-5 gained 0.78 on two "
         "sets at batches of 8, where batches of 4 now take twice the steps",
         baseline="f0-frozen-emb",
@@ -389,7 +391,7 @@ LEVERS: dict[str, Lever] = {
     ),
     "f0-bs4-k4": on_four_sets({**WARM_RATES, "batch_size": 4}, "f0-bs4 at k=4", "now-f0-k4", k=4),
     "f0-frozen-emb-k4": on_four_sets(
-        {**WARM_RATES, "batch_size": 4, "freeze_word_embeddings": True},
+        FROZEN_EMB,
         "f0-frozen-emb at k=4",
         "f0-bs4-k4",
         k=4,
