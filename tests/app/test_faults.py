@@ -106,7 +106,7 @@ def test_api_restarted_during_a_fine_tune(service, conll_sample, stop):
     job is requeued without using an attempt, the old worker leaves (no orphan
     beside the new one), and the restarted service finishes and serves it."""
     service.start()
-    body = job_body(conll_sample * 6, tagger="restart", epochs=30)
+    body = job_body(conll_sample * 10, tagger="restart", epochs=40)
     job_id = service.client.post("/v1/finetune", json=body).json()["id"]
     service.wait_for(job_id, lambda j: j["stage"] == "training" and j["progress"] > 0)
     old_worker = service.worker_pid()

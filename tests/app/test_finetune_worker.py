@@ -89,7 +89,7 @@ async def test_a_worker_crash_leaves_the_api_up_and_the_job_is_retried(job_setti
     )
     app = create_app(settings)
     async with running(app) as client:
-        body = job_body(conll_sample * 8, tagger="crash", epochs=12)
+        body = job_body(conll_sample * 10, tagger="crash", epochs=40)
         job_id = (await client.post("/v1/finetune", json=body)).json()["id"]
         await wait_for(client, job_id, lambda j: j["stage"] == "training" and j["progress"] > 0)
         supervisor = app.state.worker
