@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import typer
 from typer.testing import CliRunner
 
 from nuner.cli import app
@@ -12,11 +13,12 @@ from nuner.core.datasets import read_conll, read_jsonl
 from tests.conftest import DATASETS, ROOT, dataset_path
 
 runner = CliRunner()
-COMMANDS = [command.name or command.callback.__name__ for command in app.registered_commands]
+COMMANDS = list(typer.main.get_command(app).commands)  # the names a user types
 
 
 def test_every_subcommand_has_help():
     assert set(COMMANDS) >= {"info", "convert", "sample", "finetune", "evaluate", "predict"}
+    assert {"install-backbone", "create-tagger", "export-encoder"} <= set(COMMANDS)
     for command in COMMANDS:
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0, (command, result.output)
