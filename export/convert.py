@@ -3,17 +3,34 @@ fp16 by float conversion with fp32 inputs and outputs kept."""
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from nuner.export.onnx_config import onnx_config_for
 from nuner.training.model import NunerTagger
 
 
+@contextmanager
+def tracing_quietly() -> Iterator[None]:
+    """Silence the tracer's warnings about values it records as constants (the
+    attention-mask arithmetic of transformers' encoders): they are not for users
+    to act on, and every bundle is checked against torch on labelled sentences
+    after the export (nuner.export.verify), which is what catches a wrong trace."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        yield
+
+
 def export_fp32(model: NunerTagger, path: Path) -> Path:
     from optimum.exporters.onnx import export
 
     model = model.to("cpu").eval()
-    export(model, onnx_config_for(model), path, device="cpu")
+    with tracing_quietly():
+        export(model, onnx_config_for(model), path, device="cpu")
     return path
 
 

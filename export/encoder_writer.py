@@ -39,7 +39,7 @@ from nuner.core.onnx_tagger import CPU, open_session
 from nuner.core.types import Example
 from nuner.core.zero_shot import decode_zero_shot
 from nuner.export.calibrate import CalibrationSet, calibrate_threshold
-from nuner.export.convert import quantize_int8
+from nuner.export.convert import quantize_int8, tracing_quietly
 from nuner.training.checkpoint import load_fast_tokenizer, text_encoder_for
 from nuner.training.pretrain.model import DualEncoder, load_dual_encoder
 
@@ -188,16 +188,17 @@ def _export(module: nn.Module, path: Path, per_token: bool) -> None:
     dummy = torch.ones((2, 8), dtype=torch.long)
     axes = {name: {0: "batch", 1: "sequence"} for name in INPUTS}
     axes[VECTORS] = {0: "batch", 1: "sequence"} if per_token else {0: "batch"}
-    torch.onnx.export(
-        module.eval(),
-        (dummy, dummy),
-        str(path),
-        input_names=list(INPUTS),
-        output_names=[VECTORS],
-        dynamic_axes=axes,
-        opset_version=OPSET,
-        dynamo=False,  # the TorchScript exporter, as optimum-onnx uses for taggers
-    )
+    with tracing_quietly():
+        torch.onnx.export(
+            module.eval(),
+            (dummy, dummy),
+            str(path),
+            input_names=list(INPUTS),
+            output_names=[VECTORS],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,  # the TorchScript exporter, as optimum-onnx uses for taggers
+        )
 
 
 def _make_variant(staging: Path, variant: str) -> tuple[str, str]:

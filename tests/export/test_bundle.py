@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -269,3 +270,17 @@ def test_a_tagger_in_memory_exports_like_its_checkpoint(checkpoint, bundle, tmp_
     assert got == expected
     tokenizer = json.loads((target / "tokenizer.json").read_text())
     assert tokenizer["model"] == json.loads((checkpoint / "tokenizer.json").read_text())["model"]
+
+
+def test_the_export_shows_users_no_tracer_warnings(checkpoint, tmp_path):
+    """The tracer's notes on values it keeps as constants are not for users to act
+    on; the verification against torch is the check that the trace is right."""
+    import torch
+
+    from nuner.export.convert import export_fp32
+    from nuner.training.checkpoint import TrainedTagger
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", torch.jit.TracerWarning)
+        export_fp32(TrainedTagger.load(checkpoint).model, tmp_path / "model.onnx")
+    assert (tmp_path / "model.onnx").is_file()
