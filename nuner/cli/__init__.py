@@ -18,7 +18,13 @@ app = typer.Typer(
 # The help lists the commands by panel, in a user's order: the service, the data,
 # training, bundles on disk, then the store the service serves from.
 PANELS = {
-    "Service": (service.serve, service.worker, service.migrate, service.info),
+    "Service": (
+        service.serve,
+        service.worker,
+        service.migrate,
+        service.info,
+        service.install_backbone,
+    ),
     "Data": (data.convert, data.sample, data.annotate),
     "Training": (training.finetune, training.evaluate, training.pretrain),
     "Bundles": (bundles.export, bundles.export_encoder, bundles.predict),
@@ -28,7 +34,6 @@ PANELS = {
         store.publish_encoder,
         store.default_encoder,
         store.build_starter_encoder,
-        service.install_backbone,
     ),
 }
 for panel, commands in PANELS.items():
