@@ -99,7 +99,8 @@ def use_torch(threads: int | None) -> None:
 
 
 def backbone_path(name: str | None) -> str:
-    """A ``--backbone`` value (or the setting's) as the local directory it names."""
+    """A ``--backbone`` value (else the setting) resolved: a named or local backbone,
+    or a hub id only where the settings allow downloads."""
     settings = get_settings()
     return resolve_backbone(
         name or settings.backbone, settings.allow_hub_downloads, settings.backbones_dir
