@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 from nuner.app.starter import pretrain_starter
-from nuner.core.backbones import PRETRAINING_FILE, resolve_backbone
+from nuner.core.backbones import PRETRAINING_FILE, STARTER_BACKBONE, resolve_backbone, starter_built
 from nuner.core.datasets import read_jsonl
 from nuner.core.settings import NunerSettings
 from nuner.core.types import Example, Span
@@ -120,6 +120,16 @@ def conll_tagger(train_sentences: int = 1000, threads: int | None = None) -> tup
             threads=threads,
         )
     return checkpoint, bundle
+
+
+def link_starter_backbone(home: Path) -> None:
+    """The default backbone (`auto`) in a fresh ``NUNER_HOME``, as on a user's
+    machine after the first `nuner serve`: this machine's built starter, linked."""
+    built = NunerSettings().backbones_dir / STARTER_BACKBONE
+    if not starter_built(built.parent):
+        raise SystemExit("build the starter first: `nuner build-starter-encoder`")
+    (home / "backbones").mkdir(parents=True)
+    (home / "backbones" / STARTER_BACKBONE).symlink_to(built, target_is_directory=True)
 
 
 def entity_f1(examples: list[Example], predicted_spans: list[list]) -> float:

@@ -26,11 +26,9 @@ from pathlib import Path
 
 import httpx
 import typer
-from common import CONLL, DOCS, WORK, entity_f1, machine, start_service
+from common import CONLL, DOCS, WORK, entity_f1, link_starter_backbone, machine, start_service
 
-from nuner.core.backbones import STARTER_BACKBONE, starter_built
 from nuner.core.datasets import example_to_dict, read_jsonl
-from nuner.core.settings import NunerSettings
 from nuner.core.types import Example, Span
 from nuner.training.sampling import sample_k_2k
 
@@ -257,22 +255,12 @@ def _points(f1: float | None) -> str:
     return "n/a" if f1 is None else f"{100 * f1:.1f}"
 
 
-def _with_starter_backbone(home: Path) -> None:
-    """The default backbone (`auto`) where the starter is built, as on a user's
-    machine after the first `nuner serve`: this machine's built starter, linked."""
-    built = NunerSettings().backbones_dir / STARTER_BACKBONE
-    if not starter_built(built.parent):
-        raise SystemExit("build the starter first: `nuner build-starter-encoder`")
-    (home / "backbones").mkdir(parents=True)
-    (home / "backbones" / STARTER_BACKBONE).symlink_to(built, target_is_directory=True)
-
-
 def main(repeats: int = 3, k: int = 8, test_sentences: int | None = None) -> None:
     seeds = list(range(repeats))
     test = read_jsonl(CONLL / "test.jsonl")[:test_sentences]
     home = WORK / "finetune-home"
     shutil.rmtree(home, ignore_errors=True)
-    _with_starter_backbone(home)
+    link_starter_backbone(home)
     process, base = start_service({"NUNER_HOME": str(home)}, WORK / "finetune.log")
     try:
         runs, worker_ready_s = run_jobs(base, home / "bundles", k, seeds, test)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import statistics
 
+import typer
 from common import DOCS, RESULT_DATASETS, read_log, write_report
 from heads import QUALITY_LOG, SELECTION_LOG, chosen, selection_table
 
@@ -131,6 +132,7 @@ def serving_lines(serving: dict | None) -> list[str]:
 
 
 def main() -> None:
+    """Regenerate docs/heads.md, .json and .png from the logged runs (nothing is rerun)."""
     table = selection_table(read_log(SELECTION_LOG))
     warm, warm_config = chosen("warm")
     cold, cold_config = chosen("cold")
@@ -196,4 +198,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

@@ -81,26 +81,16 @@ def test_a_type_checker_resolves_the_same_imports(tmp_path):
     assert "nuner.core.bundle.Manifest" in revealed[1]
 
 
-@pytest.mark.parametrize(
-    "script",
-    [
-        "backbones",
-        "decoding",
-        "export",
-        "fewshot",
-        "finetune",
-        "first_start",
-        "heads",
-        "heads_serving",
-        "levers",
-        "load",
-        "playground_shots",
-        "pretrain",
-        "quickstart",
-        "serve",
-        "zeroshot",
-    ],
+# Every script in bench/ (what has a ``__main__``; the rest are its shared modules),
+# found rather than listed, so a new benchmark cannot be left out.
+BENCH_SCRIPTS = sorted(
+    path.stem
+    for path in (ROOT / "bench").glob("*.py")
+    if 'if __name__ == "__main__":' in path.read_text()
 )
+
+
+@pytest.mark.parametrize("script", BENCH_SCRIPTS)
 def test_every_benchmark_runs_as_a_plain_script(script):
     """`python bench/X.py` with nothing but the installed package (no path tricks)."""
     result = subprocess.run(
