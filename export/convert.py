@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import torch
+
 from nuner.export.onnx_config import onnx_config_for
 from nuner.training.model import NunerTagger
 
@@ -18,8 +20,6 @@ def tracing_quietly() -> Iterator[None]:
     attention-mask arithmetic of transformers' encoders): they are not for users
     to act on, and every bundle is checked against torch on labelled sentences
     after the export (nuner.export.verify), which is what catches a wrong trace."""
-    import torch
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         yield

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from nuner.core.concepts import MAX_CONCEPT_TOKENS, concept_read
-from nuner.core.labels import LabelSet
+from nuner.core.labels import OUTSIDE_ID, LabelSet
 from nuner.training.checkpoint import load_fast_tokenizer
 from nuner.training.pretrain.model import CONCEPT_ENCODER, load_dual_encoder
 
@@ -65,7 +65,7 @@ def warm_head_parameters(
     types, hidden = scorer.vectors.shape
     weight = torch.zeros(1 + 2 * types, hidden)
     bias = torch.zeros(1 + 2 * types)
-    bias[0] = math.log(threshold / (1 - threshold))
+    bias[OUTSIDE_ID] = math.log(threshold / (1 - threshold))
     rows = scorer.scale * scorer.vectors
     weight[1::2], weight[2::2] = rows, rows
     bias[1:] = scorer.bias

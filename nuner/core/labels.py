@@ -51,5 +51,5 @@ class LabelSet:
 
 def inside_as_begin(tag_ids: np.ndarray) -> np.ndarray:
     """IO targets on the BIO tag set: every ``I-X`` becomes ``B-X`` (O, ignored ids kept)."""
-    inside = (tag_ids > 0) & (tag_ids % 2 == 0)
+    inside = (tag_ids > OUTSIDE_ID) & (tag_ids % 2 == 0)
     return np.where(inside, tag_ids - 1, tag_ids)

@@ -19,10 +19,14 @@ def _batch() -> dict[str, torch.Tensor]:
     return {"input_ids": torch.arange(100, 106).repeat(50, 1), "labels": labels}
 
 
+def _entity_sub_words(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    return (batch["labels"] != IGNORE_INDEX) & (batch["labels"] != OUTSIDE_ID)
+
+
 def test_only_entity_sub_words_are_masked_at_about_the_rate():
     batch = _batch()
     masked = mask_mentions(batch, 0.5, MASK, torch.Generator().manual_seed(0))["input_ids"]
-    entity = (batch["labels"] != IGNORE_INDEX) & (batch["labels"] != OUTSIDE_ID)
+    entity = _entity_sub_words(batch)
     assert torch.equal(masked[~entity], batch["input_ids"][~entity])
     share = (masked[entity] == MASK).float().mean().item()
     assert 0.35 < share < 0.65
@@ -31,7 +35,7 @@ def test_only_entity_sub_words_are_masked_at_about_the_rate():
 
 def test_no_masking_at_rate_zero_and_every_mention_near_one():
     batch = _batch()
-    entity = (batch["labels"] != IGNORE_INDEX) & (batch["labels"] != OUTSIDE_ID)
+    entity = _entity_sub_words(batch)
     kept = mask_mentions(batch, 0.0, MASK, torch.Generator().manual_seed(0))["input_ids"]
     assert torch.equal(kept, batch["input_ids"])
     full = mask_mentions(batch, 0.999999, MASK, torch.Generator().manual_seed(0))["input_ids"]
